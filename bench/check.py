@@ -1,0 +1,84 @@
+"""The accuracy gate: compare current records with a committed baseline.
+
+A baseline file holds, per configuration, the mean top-1 accuracy over its seeds. The check fails for
+a configuration whose current mean fell by more than the tolerance (in accuracy points), or that has no
+finished run any more. Improvements never fail the gate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.report.tables import summary_table
+from bench.store import read_records, records_frame
+
+DEFAULT_TOLERANCE = 5.0  # accuracy points; above the seed-to-seed spread of the quick grid on CPU
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One configuration that failed the gate."""
+
+    label: str
+    baseline: float
+    current: float | None
+
+    def __str__(self) -> str:
+        if self.current is None:
+            return f"{self.label}: no finished run (baseline {self.baseline:.2f}%)"
+        drop = self.baseline - self.current
+        return f"{self.label}: top-1 {self.current:.2f}% vs baseline {self.baseline:.2f}% (-{drop:.2f} points)"
+
+
+def current_accuracies(results: Path, study: str) -> dict[str, dict[str, Any]]:
+    """config_id -> label, mean top-1 (%) and n seeds, from the finished runs of ``study``."""
+    frame = records_frame(read_records(results, study)) if (results / study).is_dir() else None
+    if frame is None or frame.empty:
+        return {}
+    table = summary_table(frame)
+    return {
+        row.config_id: {"label": row.label, "val_top1_pct": row.val_top1_pct_mean, "n": int(row.n)}
+        for row in table.itertuples()
+        if row.n > 0
+    }
+
+
+def write_baseline(results: Path, study: str, path: Path, tolerance: float) -> int:
+    """Store the current accuracies of ``study`` as the baseline; returns how many configurations."""
+    configs = current_accuracies(results, study)
+    if not configs:
+        raise BenchError(f"no finished runs of study {study!r} in {results}; run its grid first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    baseline = {"study": study, "metric": "val_top1_pct", "tolerance_points": tolerance, "configs": configs}
+    path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+    return len(configs)
+
+
+def read_baseline(path: Path) -> dict[str, Any]:
+    """Load a baseline file written by ``write_baseline``."""
+    try:
+        baseline = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BenchError(f"baseline {path} not found; create it with `bench check --update`") from None
+    except json.JSONDecodeError as err:
+        raise BenchError(f"baseline {path} is not valid JSON ({err})") from None
+    if not {"study", "configs"} <= set(baseline):
+        raise BenchError(f"baseline {path} lacks 'study' or 'configs'; rewrite it with --update")
+    return baseline
+
+
+def find_regressions(results: Path, baseline: dict[str, Any], tolerance: float) -> list[Regression]:
+    """The configurations of ``baseline`` whose accuracy fell by more than ``tolerance`` points."""
+    current = current_accuracies(results, baseline["study"])
+    regressions = []
+    for config_id, base in baseline["configs"].items():
+        now = current.get(config_id)
+        value = None if now is None or math.isnan(now["val_top1_pct"]) else now["val_top1_pct"]
+        if value is None or base["val_top1_pct"] - value > tolerance:
+            regressions.append(Regression(base["label"], base["val_top1_pct"], value))
+    return regressions

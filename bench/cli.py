@@ -1,0 +1,297 @@
+"""The ``bench`` command: list | describe | run | report | check. Thin: parse, call, print.
+
+Every user error (unknown name, bad grid, missing data, ...) is one line on stderr and exit status 2;
+a grid with failed runs exits 1; Ctrl-C keeps every finished record and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import registry
+from bench import check as gate
+from bench.data import DATASETS
+from bench.environment import pick_device
+from bench.errors import BenchError
+from bench.execute import plan
+from bench.execute.inline import run_inline
+from bench.execute.plugins import load_plugins
+from bench.execute.summary import counts_line, failure_table
+from bench.grid import load_grid
+from bench.report.render import FORMATS
+from bench.report.study import write_reports
+from registry.core import IncompatibleError, UnknownNameError
+
+GRIDS = Path(registry.__file__).parent / "grids"
+DEFAULT_GRID = GRIDS / "quick.toml"
+
+console = Console(soft_wrap=True)  # long lines stay whole in logs and pipes
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        load_plugins()  # BENCH_PLUGINS: user modules that register attention modules or backbones
+        return int(args.func(args) or 0)
+    except (BenchError, UnknownNameError, IncompatibleError) as err:
+        print(f"bench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bench: interrupted; finished runs are saved, run the same command to go on", file=sys.stderr)
+        return 130
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """Print every backbone, attention module, placement, dataset and bundled grid."""
+    for title, reg in (
+        ("backbones", registry.BACKBONES),
+        ("attention modules", registry.ATTENTIONS),
+        ("placements", registry.PLACEMENTS),
+        ("datasets", DATASETS),
+    ):
+        table = Table(title=title, title_justify="left", show_header=False, box=None)
+        for name in reg.names():
+            table.add_row(f"[bold]{name}[/bold]", reg.describe(name))
+        console.print(table)
+    table = Table(title="grids", title_justify="left", show_header=False, box=None)
+    for path in sorted(GRIDS.glob("*.toml")):
+        try:
+            grid = load_grid(path)
+            table.add_row(f"[bold]{path.stem}[/bold]", f"{len(grid.specs)} runs", grid.study.description)
+        except BenchError as err:
+            table.add_row(f"[bold]{path.stem}[/bold]", "invalid", str(err))
+    console.print(table)
+
+
+def cmd_describe(args: argparse.Namespace) -> None:
+    """Build one model and print its parameter counts and GMACs (three conventions)."""
+    from bench.measure.flops import count_gmacs
+    from bench.measure.params import count_params
+
+    placement = args.placement
+    if args.attention != "none" and placement is None:
+        placement = registry.default_placement(args.attention)
+    registry.check_combination(
+        args.backbone, args.attention, placement, image_size=args.image_size, **_reduction(args)
+    )
+    model = registry.build_model(
+        args.backbone, args.attention, placement, num_classes=args.num_classes, **_reduction(args)
+    )
+    facts = {
+        "backbone": args.backbone,
+        "attention": args.attention,
+        "placement": placement,
+        "reduction": args.reduction,
+        "num_classes": args.num_classes,
+        "image_size": args.image_size,
+        "params": count_params(model),
+        **count_gmacs(model, args.image_size),
+    }
+    if args.json:
+        print(json.dumps(facts, indent=1))
+        return
+    table = Table(show_header=False, box=None)
+    for key, value in facts.items():
+        if key == "params":
+            table.add_row("params (M)", f"{value['total_m']:.4f}")
+            table.add_row("attention params (M)", f"{value['attention_m']:.4f}")
+        elif key in GMACS_LABELS:
+            table.add_row(GMACS_LABELS[key], f"{value:.4f}")
+        elif key == "flops_unsupported_ops":
+            missed = ", ".join(f"{op} x{n}" for op, n in value.items())
+            table.add_row("ops not counted", missed or "none")
+        else:
+            table.add_row(key, str(value))
+    console.print(table)
+
+
+GMACS_LABELS = {
+    "gmacs": "GMACs (fvcore: 1 multiply-add = 1)",
+    "gmacs_all": "GMACs incl. elementwise + pooling",
+    "gmacs_paper": "GMACs conv + linear + matmul (papers)",
+}
+
+
+def cmd_cam(args: argparse.Namespace) -> None:
+    """Write the Grad-CAM grid PNG of a study (rows = images, columns = configurations)."""
+    from bench.measure.cam_figure import write_cam_figure
+
+    out = Path(args.out) if args.out else Path(args.reports) / f"{args.study}_cam.png"
+    path = write_cam_figure(
+        Path(args.results),
+        args.study,
+        out,
+        images=args.images,
+        layer=args.layer,
+        data_root=args.data_root,
+    )
+    console.print(f"wrote {path}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Expand a grid and train every run that has no finished record yet."""
+    grid = load_grid(_grid_path(args.grid), data_root=args.data_root)
+    results = Path(args.results)
+    todo = plan(grid, results, retry_failed=args.retry_failed)
+    for cell, reason in grid.rejected:
+        console.print(f"[yellow]rejected[/yellow] {cell}: {reason}")
+    console.print(
+        f"study [bold]{grid.study.name}[/bold]: {len(grid.specs)} runs "
+        f"({grid.collapsed} meaningless cells collapsed, {len(grid.rejected)} rejected); "
+        f"{len(todo.skipped)} already finished, skipped; {len(todo.todo)} to run"
+    )
+    if not todo.todo:
+        return 0
+    device = pick_device(args.device)
+    executor = args.executor if args.executor != "auto" else ("process" if device.type == "cuda" else "inline")
+    console.print(f"device: {device}; executor: {executor}")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops like Ctrl-C: finished records stay
+    if executor == "inline":
+        outcome = run_inline(todo.todo, results, device, console)
+    elif executor == "process":
+        from bench.execute.process import run_processes
+
+        outcome = run_processes(
+            todo.todo, results, device, console, workers=args.workers, per_gpu=args.per_gpu
+        )
+    else:
+        from bench.execute.ray import run_ray
+
+        outcome = run_ray(todo.todo, results, console, address=args.address, gpus_per_run=args.gpus_per_run)
+    console.print(f"{counts_line(outcome)}; records in {results / grid.study.name}")
+    failures = failure_table(outcome, todo.todo, results)
+    if failures is None:
+        return 0
+    console.print(failures)
+    if outcome.count("failed"):
+        console.print("run the same command with --retry-failed to re-run the failed runs")
+    return 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Render the reports of one study (or all) from stored records."""
+    results, reports = Path(args.results), Path(args.reports)
+    written = write_reports(
+        results, reports, args.format, study=args.study, paper=args.paper, table=args.table
+    )
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Gate on accuracy: exit 1 listing configurations that fell below the baseline."""
+    baseline_path, results = Path(args.baseline), Path(args.results)
+    if args.update:
+        study = args.study or _study_of(baseline_path)
+        n = gate.write_baseline(results, study, baseline_path, args.tolerance or gate.DEFAULT_TOLERANCE)
+        console.print(f"wrote {baseline_path}: {n} configurations of study {study!r}")
+        return 0
+    baseline = gate.read_baseline(baseline_path)
+    tolerance = args.tolerance or baseline.get("tolerance_points", gate.DEFAULT_TOLERANCE)
+    regressions = gate.find_regressions(results, baseline, tolerance)
+    if regressions:
+        print(f"bench check: {len(regressions)} configuration(s) below baseline - {tolerance} points:")
+        for regression in regressions:
+            print(f"  {regression}")
+        return 1
+    console.print(f"bench check: {len(baseline['configs'])} configurations within {tolerance} points of baseline")
+    return 0
+
+
+def _study_of(baseline: Path) -> str:
+    if baseline.exists():
+        return gate.read_baseline(baseline)["study"]
+    return baseline.stem
+
+
+def _reduction(args: argparse.Namespace) -> dict[str, int]:
+    return {} if args.reduction is None else {"reduction": args.reduction}
+
+
+def _grid_path(name: str) -> Path:
+    """A grid file path, or the name of a bundled grid (``quick`` -> registry/grids/quick.toml)."""
+    path = Path(name)
+    if not path.exists() and (GRIDS / f"{name}.toml").exists():
+        return GRIDS / f"{name}.toml"
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(required=True, metavar="command")
+
+    p = sub.add_parser("list", help="backbones, attention modules, placements, datasets, grids")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("describe", help="build one model and print its size")
+    p.add_argument("--backbone", required=True)
+    p.add_argument("--attention", default="none")
+    p.add_argument("--placement", default=None, help="default: the module's own")
+    p.add_argument("--reduction", type=int, default=None)
+    p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("run", help="train every run of a grid")
+    p.add_argument("--grid", default=str(DEFAULT_GRID), help="TOML file or bundled grid name")
+    p.add_argument("--results", default="results", help="records folder (default: results)")
+    p.add_argument("--data-root", default=None, help="overrides the grid's [data] root")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--retry-failed", action="store_true", help="also re-run runs that failed")
+    p.add_argument(
+        "--executor",
+        default="auto",
+        choices=("auto", "inline", "process", "ray"),
+        help="auto (default): inline on CPU, process on GPU; see docs/scaling.md",
+    )
+    p.add_argument("--workers", type=int, default=None, help="process: concurrent runs (default: GPUs x --per-gpu, or 1)")
+    p.add_argument("--per-gpu", type=int, default=1, help="process: runs packed on each GPU (default 1)")
+    p.add_argument("--address", default=None, help="ray: auto | HOST:PORT (default: start a local Ray)")
+    p.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPU fraction per run (default: 1 if the cluster has GPUs)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("cam", help="Grad-CAM grid figure of a study (from stored records)")
+    p.add_argument("--study", required=True)
+    p.add_argument("--images", type=int, default=8, help="rows (at most the maps each run stored)")
+    p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the sfd layer)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--reports", default="reports")
+    p.add_argument("--out", default=None, help="PNG path (default: <reports>/<study>_cam.png)")
+    p.add_argument("--data-root", default=None, help="where a non-synthetic dataset lives")
+    p.set_defaults(func=cmd_cam)
+
+    p = sub.add_parser("report", help="tables and plots from stored records")
+    p.add_argument("--study", default=None, help="default: every study in --results")
+    p.add_argument(
+        "--paper",
+        default=None,
+        help="render this paper's tables (se, cbam, bam, das, triplet, seed000, seed002) from the "
+        "grids that name it, or from --study; default: detected from each study's grid",
+    )
+    p.add_argument("--table", default=None, help="with --paper: only this table (e.g. table10)")
+    p.add_argument("--format", default="md", choices=FORMATS, help="output format (default: md)")
+    p.add_argument("--results", default="results")
+    p.add_argument("--reports", default="reports")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("check", help="accuracy regression gate against a baseline")
+    p.add_argument("--baseline", default="results/baselines/quick.json")
+    p.add_argument("--results", default="results")
+    p.add_argument("--tolerance", type=float, default=None, help="accuracy points (default: baseline's, else 5)")
+    p.add_argument("--update", action="store_true", help="write the baseline from the current records")
+    p.add_argument("--study", default=None, help="with --update: the study to record")
+    p.set_defaults(func=cmd_check)
+    return parser

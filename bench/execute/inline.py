@@ -1,0 +1,68 @@
+"""The inline executor: the runs of a grid one after another in this process, with a progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from bench.execute import Outcome, finish_run
+from bench.execute.locks import claim, record_stamp
+from bench.spec import RunSpec
+
+
+def progress_columns() -> tuple[ProgressColumn, ...]:
+    """The columns of every executor's progress display: name, bar, m/n, time, last status."""
+    return (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+
+
+def run_inline(
+    specs: list[RunSpec], results: Path, device: torch.device, console: Console
+) -> Outcome:
+    """Run ``specs`` in order; each record is stored as soon as its run ends.
+
+    A run locked by another ``bench run`` process is skipped ("running elsewhere").
+    """
+    outcome = Outcome()
+    stamps = {spec.run_id: record_stamp(results, spec) for spec in specs}
+    with Progress(*progress_columns(), console=console, transient=False) as progress:
+        grid_task = progress.add_task("grid", total=len(specs), status="")
+        for spec in specs:
+            lock, reason = claim(spec, results, stamps[spec.run_id])
+            if lock is None:
+                console.print(f"[yellow]skipped[/yellow] {spec.label} seed {spec.seed}: {reason}")
+                outcome.statuses[spec.run_id] = "skipped"
+                progress.advance(grid_task)
+                continue
+            name = f"  {spec.label} seed {spec.seed}"
+            epochs = progress.add_task(name, total=spec.train.epochs, status="")
+
+            def on_epoch(epoch: int, row: dict[str, float], task: int = epochs) -> None:
+                status = f"val top-1 {row['val_top1_pct']:.1f}%  loss {row['train_loss']:.3f}"
+                progress.update(task, completed=epoch, status=status)
+
+            try:
+                record = finish_run(spec, results, device, on_epoch)
+            finally:
+                lock.release()
+            outcome.statuses[spec.run_id] = record["status"]
+            if record["error"]:
+                outcome.errors[spec.run_id] = record["error"]
+            progress.update(epochs, status=record["status"])
+            progress.advance(grid_task)
+    return outcome

@@ -1,0 +1,49 @@
+"""Out-of-memory backoff: retry a run with half the batch when the grid allows it.
+
+With ``[train] oom_backoff = true`` a run that raises ``torch.cuda.OutOfMemoryError`` is retried with
+half the batch, down to 1 image. The record keeps the grid's spec and run id (the cell that was asked
+for) and says what actually ran: ``batch_size_used`` and ``oom_retries``. The learning rate is not
+rescaled: a halved batch is a different recipe, which is why the record names it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.run import execute_run
+from bench.spec import RunSpec
+from bench.train import EpochCallback
+
+
+def execute_with_backoff(
+    spec: RunSpec,
+    device: torch.device,
+    on_epoch: EpochCallback | None = None,
+    checkpoint: Path | None = None,
+) -> dict[str, Any]:
+    """``execute_run``, halving the batch on CUDA out-of-memory while ``oom_backoff`` is on."""
+    attempt, retries = spec, 0
+    while True:
+        try:
+            record = execute_run(attempt, device, on_epoch, checkpoint)
+            break
+        except torch.cuda.OutOfMemoryError:
+            batch = attempt.train.batch_size
+            if not spec.train.oom_backoff or batch <= 1:
+                raise
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            train = dataclasses.replace(attempt.train, batch_size=batch // 2)
+            attempt, retries = dataclasses.replace(attempt, train=train), retries + 1
+            # the reduced run has its own id: a checkpoint of the full batch cannot be resumed
+            if checkpoint is not None:
+                checkpoint = checkpoint.with_name(f"{attempt.run_id}.pt")
+    if retries:  # file the result under the cell the grid asked for
+        record.update(run_id=spec.run_id, config_id=spec.config_id, spec=spec.canonical())
+    record["batch_size_used"] = attempt.train.batch_size
+    record["oom_retries"] = retries
+    return record

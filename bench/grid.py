@@ -1,0 +1,252 @@
+"""TOML grid -> validated, de-duplicated list of ``RunSpec``.
+
+A grid file has four tables::
+
+    [study]   name = "quick", description = "...", paper = "se"        (paper is optional)
+              table = "table10"   (optional: the paper table it reproduces; see registry/papers/)
+              stand_in = {resnet50_v1 = "resnet20", imagenet = "shapes"}   (optional, smoke twins:
+                  the small backbone / dataset run in place of the paper's, for the report's join)
+    [data]    name = "shapes", image_size = 32, train_size = 4000, ...  (fields of DataSpec)
+    [train]   epochs = 4, lr = 0.2, schedule = "onecycle", ...         (fields of TrainSpec)
+    [measure] sfd_images = 200, cam_layers = ["layer3"], ...    (optional; fields of MeasureSpec)
+    [grid]    backbone = [...], attention = [...], placement = [...], reduction = [...],
+              stages = [[2], [3]], seed = [0, 1], <attention hparam> = [...]
+
+``[[grid]]`` (an array of tables) takes the union of several slices. Any scalar may stand for a
+one-element list. Keys of ``[grid]`` other than the five axes are attention hyper-parameter axes (e.g.
+``alpha = [0.1, 0.2]``) and apply to the modules whose constructor accepts them.
+
+Expansion collapses meaningless cells (attention ``none`` ignores placement, reduction, stages and
+hyper-parameters; a module without ``reduction`` ignores the reduction axis) and sets aside impossible
+ones with the registry's reason before anything trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import itertools
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import registry
+from bench.data import native_image_size
+from bench.errors import GridError
+from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
+from registry.core import IncompatibleError, UnknownNameError, did_you_mean
+
+AXES = ("backbone", "attention", "placement", "reduction", "stages", "seed")
+TABLES = ("study", "data", "train", "measure", "grid")
+
+
+@dataclass(frozen=True)
+class Study:
+    """The ``[study]`` table: a name (the results folder), a description, the paper it reproduces."""
+
+    name: str
+    description: str = ""
+    paper: str | None = None
+    table: str | None = None
+    stand_in: tuple[tuple[str, str], ...] = ()  # (paper's name, name run instead) pairs
+
+
+@dataclass
+class Grid:
+    """An expanded grid: the runs to do and the cells set aside, each with its reason."""
+
+    study: Study
+    specs: list[RunSpec]
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    collapsed: int = 0
+    path: Path | None = None
+
+
+def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
+    """Read, validate and expand a grid file.
+
+    Args:
+        path: the TOML file.
+        data_root: overrides ``[data] root`` (the CLI's ``--data-root``).
+
+    Raises:
+        GridError: a missing file, a TOML syntax error (with line), a wrong type or value, an unknown
+            name, or a grid in which every cell is impossible.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GridError(f"grid file {str(path)!r} not found (`bench list` shows the bundled grids)")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise GridError(f"{path}: TOML syntax error: {err}") from None
+    try:
+        grid = expand_grid(doc, data_root=data_root)
+    except GridError as err:
+        raise GridError(f"{path}: {err}") from None
+    grid.path = path
+    return grid
+
+
+def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
+    """Expand a parsed grid document (see the module docstring for its format)."""
+    _check_keys(doc, TABLES, "top-level table")
+    study = _read_study(doc.get("study", {}))
+    data = _read_dataclass(DataSpec, doc.get("data", {}), "data")
+    if data_root is not None:
+        data = dataclasses.replace(data, root=data_root)
+    image_size = data.image_size or native_image_size(data.name)  # also checks the dataset name
+    train = _read_dataclass(TrainSpec, doc.get("train", {}), "train")
+    measure = _read_dataclass(MeasureSpec, doc.get("measure", {}), "measure")
+    slices = doc.get("grid", {})
+    slices = slices if isinstance(slices, list) else [slices]
+    specs: dict[str, RunSpec] = {}
+    rejected: list[tuple[str, str]] = []
+    cells = 0
+    for table in slices:
+        for cell in _cells(table):
+            cells += 1
+            try:
+                spec = _resolve(cell, study.name, data, train, image_size)
+            except IncompatibleError as err:
+                rejected.append((_describe_cell(cell), str(err)))
+                continue
+            specs.setdefault(spec.run_id, dataclasses.replace(spec, measure=measure))
+    if not specs:
+        reasons = "; ".join(f"{c}: {r}" for c, r in rejected[:3]) or "the [grid] table is empty"
+        raise GridError(f"no runnable cell in the grid ({reasons})")
+    collapsed = cells - len(rejected) - len(specs)
+    return Grid(study, list(specs.values()), rejected, collapsed)
+
+
+def _read_study(table: dict[str, Any]) -> Study:
+    _check_keys(table, ("name", "description", "paper", "table", "stand_in"), "[study] key")
+    name = table.get("name")
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise GridError("[study] name must be a word like 'quick' (letters, digits, - and _)")
+    stand_in = table.get("stand_in", {})
+    if not isinstance(stand_in, dict) or not all(isinstance(v, str) for v in stand_in.values()):
+        raise GridError("[study] stand_in must map names to names, e.g. {resnet50 = 'resnet20'}")
+    if len(set(stand_in.values())) != len(stand_in):
+        raise GridError("[study] stand_in must not map two names onto one")
+    pairs = tuple(sorted(stand_in.items()))
+    description = str(table.get("description", ""))
+    return Study(name, description, table.get("paper"), table.get("table"), pairs)
+
+
+def _read_dataclass(cls: type, table: dict[str, Any], section: str) -> Any:
+    """Build a DataSpec/TrainSpec from a TOML table, checking names, types and signs."""
+    hints = typing.get_type_hints(cls)
+    _check_keys(table, tuple(hints), f"[{section}] key")
+    values = {}
+    for key, value in table.items():
+        values[key] = _coerce(value, hints[key], f"[{section}] {key}")
+        if isinstance(values[key], int | float) and not isinstance(values[key], bool):
+            if values[key] < 0:
+                raise GridError(f"[{section}] {key} = {value} must not be negative")
+    if section == "train" and values.get("epochs", 1) == 0:
+        raise GridError("[train] epochs must be at least 1")
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a dataclass field type; ints are accepted for floats."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return None
+        if typing.get_origin(option) is tuple and isinstance(value, list):
+            if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                return tuple(value)
+            if typing.get_args(option)[0] is str and all(isinstance(v, str) for v in value):
+                return tuple(value)
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if option in (int, str, bool) and type(value) is option:
+            return value
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise GridError(f"{where} = {value!r} has the wrong type (expected {expected})")
+
+
+def _check_keys(table: Any, allowed: tuple[str, ...], what: str) -> None:
+    if not isinstance(table, dict):
+        raise GridError(f"expected a table for {what}s, got {table!r}")
+    for key in table:
+        if key not in allowed:
+            raise GridError(f"unknown {what} {key!r}{did_you_mean(key, list(allowed))}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _cells(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """The cartesian product of one ``[grid]`` table, as dicts of axis -> value."""
+    if not isinstance(table, dict) or "backbone" not in table:
+        raise GridError("[grid] needs at least `backbone = [...]`")
+    axes = dict(table)
+    axes.setdefault("attention", "none")
+    axes.setdefault("seed", 0)
+    stages = axes.get("stages")
+    if isinstance(stages, list) and stages and all(isinstance(s, int) for s in stages):
+        axes["stages"] = [stages]  # a flat list is one choice of stages, not an axis
+    names = list(axes)
+    product = itertools.product(*(_as_list(axes[n]) for n in names))
+    return [dict(zip(names, values, strict=True)) for values in product]
+
+
+def _resolve(
+    cell: dict[str, Any], study: str, data: DataSpec, train: TrainSpec, image_size: int
+) -> RunSpec:
+    """One cell -> RunSpec, with names checked and meaningless axes collapsed."""
+    backbone, attention = cell["backbone"], cell["attention"]
+    for axis, kind in (("backbone", registry.BACKBONES), ("attention", registry.ATTENTIONS)):
+        try:
+            kind.get(cell[axis])
+        except UnknownNameError as err:
+            raise GridError(str(err)) from None
+    seed = cell["seed"]
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise GridError(f"[grid] seed = {seed!r} must be a non-negative integer")
+    if attention == "none":
+        return RunSpec(study, backbone, seed=seed, data=data, train=train)
+    accepted = _hparams(attention)
+    extra = {k: v for k, v in cell.items() if k not in AXES}
+    for key in extra:
+        if not any(key in _hparams(name) for name in registry.ATTENTIONS.names()):
+            raise GridError(f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module")
+    kwargs = tuple(sorted((k, v) for k, v in extra.items() if k in accepted))
+    reduction = None
+    if "reduction" in accepted:  # resolved: the module's own default when the grid has no axis
+        default = inspect.signature(registry.ATTENTIONS.get(attention)).parameters["reduction"].default
+        reduction = cell.get("reduction", default)
+    placement = cell.get("placement", "default")
+    if placement == "default":
+        placement = registry.default_placement(attention)
+    try:
+        registry.PLACEMENTS.get(placement)
+    except UnknownNameError as err:
+        raise GridError(str(err)) from None
+    stages = cell.get("stages")
+    stages = None if stages in (None, "all") else tuple(stages)
+    registry.check_combination(
+        backbone,
+        attention,
+        placement,
+        stages=None if stages is None else list(stages),
+        image_size=image_size,
+        **dict(kwargs),
+        **({} if reduction is None else {"reduction": reduction}),
+    )
+    return RunSpec(study, backbone, attention, placement, reduction, stages, kwargs, seed, data, train)
+
+
+def _hparams(attention: str) -> set[str]:
+    return set(inspect.signature(registry.ATTENTIONS.get(attention)).parameters) - {"channels"}
+
+
+def _describe_cell(cell: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in cell.items() if v is not None)

@@ -1,0 +1,1 @@
+"""Measurements of a model: parameters, FLOPs, latency, saliency. Each states its convention."""

@@ -1,0 +1,246 @@
+"""Latency, throughput, training-step time and peak memory, with the conditions that produced them.
+
+GPU: CUDA events around each call after a warm-up, one synchronise before the events are read (so
+the numbers are kernel time, not launch time); median and interquartile range (IQR) over at least
+``MIN_REPEATS`` calls or ``min_seconds`` of calls, whichever is more. Peak memory is
+``torch.cuda.max_memory_allocated`` over the timed calls (training step included).
+CPU: ``torch.utils.benchmark.Timer.blocked_autorange`` (its per-block means give median and IQR) at
+the current thread count, which is recorded; no peak memory.
+
+Inference runs in eval mode under ``torch.inference_mode``; the training step (forward, backward,
+SGD step at the bulk batch) runs on a copy, so the measured model is left untouched. Precision and
+memory format follow the run's recipe (bf16 autocast and channels_last by default on CUDA only).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+MIN_REPEATS = 10
+WARMUP_CALLS = 3
+BULK_BATCH = {"cuda": 256, "cpu": 32}
+
+_CACHE: dict[
+    str, tuple[str, dict[str, Any], float | None]
+] = {}  # arch key -> (run id, latency, mem)
+
+
+class DeviceTimer(Protocol):
+    """What timing on an asynchronous device needs: events and a barrier (stubbed in tests)."""
+
+    def synchronize(self) -> None: ...
+
+    def event(self) -> Any: ...
+
+    def elapsed_ms(self, start: Any, end: Any) -> float: ...
+
+
+class CudaTimer:
+    """``DeviceTimer`` over CUDA events on ``device``."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    def event(self) -> torch.cuda.Event:
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return event
+
+    def elapsed_ms(self, start: torch.cuda.Event, end: torch.cuda.Event) -> float:
+        return float(start.elapsed_time(end))
+
+
+def time_device_calls(fn: Callable[[], Any], timer: DeviceTimer, min_seconds: float) -> list[float]:
+    """Milliseconds per call of ``fn``, timed with device events after a synchronised warm-up.
+
+    Events are read only after a final ``synchronize``, so queued kernels are all counted.
+    """
+    for _ in range(WARMUP_CALLS):
+        fn()
+    timer.synchronize()
+    marks = []
+    elapsed_s = 0.0
+    while len(marks) < MIN_REPEATS or elapsed_s < min_seconds:
+        start = timer.event()
+        fn()
+        marks.append((start, timer.event()))
+        if len(marks) % MIN_REPEATS == 0:  # check the budget now and then, not every call
+            timer.synchronize()
+            elapsed_s = sum(timer.elapsed_ms(a, b) for a, b in marks) / 1e3
+    timer.synchronize()
+    return [timer.elapsed_ms(a, b) for a, b in marks]
+
+
+def time_cpu_calls(fn: Callable[[], Any], min_seconds: float) -> list[float]:
+    """Milliseconds per call of ``fn`` on the CPU: block means of a blocked autorange.
+
+    The autorange's block-size estimate runs ``fn`` untimed first, which is the warm-up.
+    """
+    import torch.utils.benchmark  # late: importing it probes for a CUDA toolkit and logs
+
+    timer = torch.utils.benchmark.Timer(
+        stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
+    )
+    measurement = timer.blocked_autorange(min_run_time=min_seconds)
+    return [t * 1e3 for t in measurement.times]
+
+
+def summarise(times_ms: list[float], batch: int) -> dict[str, float]:
+    """Median and IQR in ms, images per second at the median, number of samples."""
+    median = statistics.median(times_ms)
+    if len(times_ms) >= 2:
+        q1, _, q3 = statistics.quantiles(times_ms, n=4, method="inclusive")
+        iqr = q3 - q1
+    else:
+        iqr = 0.0
+    return {
+        "median_ms": median,
+        "iqr_ms": iqr,
+        "images_per_s": batch * 1e3 / median,
+        "samples": len(times_ms),
+    }
+
+
+def measure_latency(
+    model: nn.Module,
+    image_size: int,
+    in_chans: int,
+    num_classes: int,
+    device: torch.device,
+    *,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    batch_bulk: int | None = None,
+    min_seconds: float = 0.2,
+    train_step: bool = True,
+    timer: DeviceTimer | None = None,
+) -> tuple[dict[str, Any], float | None]:
+    """Inference latency at batch 1 and a bulk batch, training-step time, peak memory.
+
+    Args:
+        model: the network (not modified; the training step runs on a copy).
+        image_size: input side in px.
+        in_chans: input channels.
+        num_classes: classifier outputs (for the training step's labels).
+        device: where to measure.
+        precision: "fp32" or "bf16" (autocast).
+        channels_last: memory format of model and inputs.
+        batch_bulk: the throughput batch; None = 256 on CUDA, 32 on CPU.
+        min_seconds: time spent per setting (at least ``MIN_REPEATS`` calls on a GPU).
+        train_step: also time one SGD step at the bulk batch.
+        timer: a ``DeviceTimer`` for non-CPU devices (default: CUDA events).
+
+    Returns:
+        The record's ``latency`` dict and the peak memory in MB (None on CPU).
+    """
+    cuda = device.type == "cuda"
+    bulk = batch_bulk or BULK_BATCH.get(device.type, 32)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    if device.type != "cpu":
+        timer = timer or CudaTimer(device)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def run_timed(fn: Callable[[], Any]) -> list[float]:
+        if timer is None:
+            return time_cpu_calls(fn, min_seconds)
+        return time_device_calls(fn, timer, min_seconds)
+
+    was_training = model.training
+    model.eval()
+    result: dict[str, Any] = {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
+        "precision": precision,
+        "channels_last": channels_last,
+        "threads": torch.get_num_threads(),
+        "timer": "cuda_events" if timer is not None else "torch.utils.benchmark.blocked_autorange",
+    }
+    try:
+        with torch.inference_mode(), autocast:
+            for key, batch in (("batch_1", 1), ("batch_bulk", bulk)):
+                x = torch.randn(batch, in_chans, image_size, image_size, device=device)
+                x = x.contiguous(memory_format=fmt)
+                result[key] = {"batch": batch} | summarise(run_timed(lambda x=x: model(x)), batch)
+    finally:
+        model.train(was_training)
+    result["train_step_ms"] = None
+    if train_step:
+        step = _train_step(model, bulk, image_size, in_chans, num_classes, device, fmt, autocast)
+        result["train_step_ms"] = summarise(run_timed(step), bulk)["median_ms"]
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
+    return result, peak
+
+
+def _train_step(
+    model: nn.Module,
+    batch: int,
+    image_size: int,
+    in_chans: int,
+    num_classes: int,
+    device: torch.device,
+    fmt: torch.memory_format,
+    autocast: torch.autocast,
+) -> Callable[[], None]:
+    """One SGD step (forward, loss, backward, update) on a copy of ``model``."""
+    clone = copy.deepcopy(model).train()
+    optimizer = torch.optim.SGD(clone.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.randn(batch, in_chans, image_size, image_size, device=device).contiguous(
+        memory_format=fmt
+    )
+    y = torch.randint(0, num_classes, (batch,), device=device)
+
+    def step() -> None:
+        with autocast:
+            loss = nn.functional.cross_entropy(clone(x).float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def architecture_key(arch: dict[str, Any]) -> str:
+    """12 hex digits identifying what a latency depends on (architecture + measuring conditions)."""
+    text = json.dumps(arch, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def cached_latency(key: str, folder: Path | None = None) -> tuple[str, dict, float | None] | None:
+    """A latency already measured for ``key``: in this process, or in a record under ``folder``.
+
+    Returns:
+        (run id it was measured in, latency dict, peak memory MB), or None.
+    """
+    if key in _CACHE:
+        return _CACHE[key]
+    if folder is None or not folder.is_dir():
+        return None
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if record.get("latency_key") == key and isinstance(record.get("latency"), dict):
+            found = (record["latency_measured_in"], record["latency"], record.get("peak_memory_mb"))
+            _CACHE[key] = found
+            return found
+    return None
+
+
+def remember_latency(key: str, run_id: str, latency: dict[str, Any], peak_mb: float | None) -> None:
+    """Keep a measured latency for later runs of the same architecture in this process."""
+    _CACHE[key] = (run_id, latency, peak_mb)

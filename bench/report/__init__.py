@@ -1,0 +1,1 @@
+"""Reports: stored records -> tables (pandas) -> md/csv/... files and seaborn plots. Never trains."""

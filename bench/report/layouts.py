@@ -1,0 +1,278 @@
+"""Paper layouts: a printed table (``papers.PaperTable``) + run records -> measured cells beside the
+published ones.
+
+Each row of a paper table selects the runs that reproduce it (by registry names; smoke twins map the
+paper's backbone/dataset to a stand-in, see ``[study] stand_in``), and each metric cell holds the
+per-seed values, their mean ± sample std and n, the published value, the difference from the row's
+baseline and whether that difference exceeds the seed noise (``stats.welch_p``). Numbers stay numeric;
+``render`` formats them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+import registry
+from bench.report.papers import PaperTable, Row
+from bench.report.stats import Summary, is_significant, summarise, welch_p
+from bench.store import records_frame
+
+SYNTHETIC = ("shapes",)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured column: where it comes from in the records' frame and how it reads."""
+
+    header: str
+    column: str
+    error: bool = False  # shown as 100 - accuracy
+    scale: float = 1.0
+    digits: int = 2
+    per_seed: bool = True  # False: the same for every seed (params, MACs): shown once, no test
+
+
+METRICS: dict[str, Metric] = {
+    "top1_err": Metric("top-1 err. (%)", "final_val_top1_pct", error=True),
+    "top5_err": Metric("top-5 err. (%)", "final_val_top5_pct", error=True),
+    "top1_acc": Metric("top-1 acc. (%)", "final_val_top1_pct"),
+    "top5_acc": Metric("top-5 acc. (%)", "final_val_top5_pct"),
+    "train_top1_acc": Metric("train top-1 acc. (%)", "final_train_top1_pct"),
+    "train_loss": Metric("train loss", "final_train_loss", digits=3),
+    "val_loss": Metric("val loss", "final_val_loss", digits=3),
+    "params_m": Metric("params (M)", "params_total_m", digits=3, per_seed=False),
+    "gmacs": Metric("GMACs", "gmacs_paper", digits=3, per_seed=False),
+    "mmacs": Metric("MMACs", "gmacs_paper", scale=1000.0, digits=1, per_seed=False),
+    "sfd": Metric("sfd", "sfd_mean", digits=3),
+    "pointing": Metric("pointing hit rate", "sfd_pointing_hit_rate", digits=3),
+}
+
+
+@dataclass
+class Cell:
+    """One metric of one row: per-seed values and what the report says about them."""
+
+    values: list[float]
+    summary: Summary
+    published: float | None = None
+    delta: float = math.nan  # mean minus the baseline row's mean
+    p_value: float = math.nan
+    significant: bool = False
+
+
+@dataclass
+class RowResult:
+    """A printed row with its measured cells."""
+
+    row: Row
+    cells: dict[str, Cell]
+    run_ids: list[str]
+    n: int
+    not_done: int
+    baseline: str | None = None  # label of the row it is compared with
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TableResult:
+    """A paper table, measured: rows, provenance and how much is missing."""
+
+    table: PaperTable
+    rows: list[RowResult]
+    datasets: list[str]
+    stand_in: dict[str, str]
+    epochs: list[int]
+    devices: list[str]
+    expected_runs: int | None = None
+    missing_runs: int | None = None
+    studies: list[str] = field(default_factory=list)
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether any measured run used synthetic data (then the published column is not comparable)."""
+        return any(d in SYNTHETIC for d in self.datasets)
+
+    @property
+    def empty_rows(self) -> int:
+        """Rows with no finished run."""
+        return sum(1 for r in self.rows if r.n == 0)
+
+
+def prepare_frame(
+    records: list[dict[str, Any]], stand_in: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """The store's frame plus spec columns (``image_size``, ``train_<field>``), with stand-in names
+    mapped back to the paper's (the run's own names kept in ``run_backbone``/``run_dataset``)."""
+    frame = records_frame(records)
+    if frame.empty:
+        return frame
+    by_id = {r["run_id"]: r["spec"] for r in records}
+    frame["image_size"] = [by_id[i]["data"].get("image_size") for i in frame["run_id"]]
+    for key in ("optimizer", "lr", "batch_size", "weight_decay", "schedule"):
+        frame[f"train_{key}"] = [by_id[i]["train"].get(key) for i in frame["run_id"]]
+    frame["run_backbone"], frame["run_dataset"] = frame["backbone"], frame["dataset"]
+    inverse = {run: paper for paper, run in (stand_in or {}).items()}
+    frame["backbone"] = frame["backbone"].map(lambda b: inverse.get(b, b))
+    frame["dataset"] = frame["dataset"].map(lambda d: inverse.get(d, d))
+    frame["kwargs"] = [json.loads(k) for k in frame["attention_kwargs"]]
+    return frame
+
+
+def build_table(
+    table: PaperTable, frame: pd.DataFrame, *, expected: set[str] | None = None
+) -> TableResult:
+    """Measure every row of ``table`` from ``frame`` (see ``prepare_frame``).
+
+    Args:
+        table: the printed table.
+        frame: runs of the studies that reproduce it.
+        expected: run ids the grids ask for; those without a finished record are counted missing.
+    """
+    results = [_row_result(table, row, frame) for row in table.rows]
+    _compare_with_baselines(table, results)
+    used = (
+        frame[frame["run_id"].isin({i for r in results for i in r.run_ids})]
+        if len(frame)
+        else frame
+    )
+    done_ids = set(frame[frame["status"] == "done"]["run_id"]) if len(frame) else set()
+    stand_in = {}
+    if len(used):
+        for col in ("backbone", "dataset"):
+            pairs = used[used[col] != used[f"run_{col}"]][[col, f"run_{col}"]].drop_duplicates()
+            stand_in |= dict(zip(pairs[col], pairs[f"run_{col}"], strict=True))
+    return TableResult(
+        table,
+        results,
+        sorted(set(used["run_dataset"])) if len(used) else [],
+        stand_in,
+        sorted({int(e) for e in used["epochs"]}) if len(used) else [],
+        sorted({str(d) for d in used["device"].dropna()}) if len(used) else [],
+        None if expected is None else len(expected),
+        None if expected is None else len(expected - done_ids),
+        sorted(set(used["study"])) if len(used) else [],
+    )
+
+
+def _row_result(table: PaperTable, row: Row, frame: pd.DataFrame) -> RowResult:
+    notes = _unknown_names(row)
+    runs = select_runs(table, row, frame) if not notes and len(frame) else frame.iloc[0:0]
+    done = runs[runs["status"] == "done"] if len(runs) else runs
+    cells = {}
+    for key in table.metrics:
+        metric = METRICS[key]
+        values = metric_values(metric, done)
+        if not metric.per_seed and values:
+            values = values[:1]
+        cells[key] = Cell(values, summarise(values), row.published.get(key))
+    if len(done) and done["config_id"].nunique() > 1:
+        notes.append(f"{done['config_id'].nunique()} configurations pooled")
+    ids = list(runs["run_id"]) if len(runs) else []
+    return RowResult(row, cells, ids, len(done), len(runs) - len(done), notes=notes)
+
+
+def metric_values(metric: Metric, runs: pd.DataFrame) -> list[float]:
+    """Per-run values of ``metric`` (missing fields left out)."""
+    if metric.column not in runs:
+        return []
+    values = [float(v) for v in runs[metric.column] if v is not None and not pd.isna(v)]
+    values = [100.0 - v if metric.error else v for v in values]
+    return [v * metric.scale for v in values]
+
+
+def _unknown_names(row: Row) -> list[str]:
+    notes = []
+    backbone, attention = row.select["backbone"], row.select.get("attention", "none")
+    if backbone not in registry.BACKBONES.names():
+        notes.append(f"backbone {backbone!r} is not in the registry")
+    if attention not in registry.ATTENTIONS.names():
+        notes.append(f"attention {attention!r} is not in the registry")
+    return notes
+
+
+def select_runs(table: PaperTable, row: Row, frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs of ``frame`` that reproduce ``row`` (every seed, any status)."""
+    sel = row.select
+    attention = sel.get("attention", "none")
+    mask = (frame["backbone"] == sel["backbone"]) & (frame["attention"] == attention)
+    dataset = sel.get("dataset", table.dataset)
+    if dataset is not None:
+        mask &= frame["dataset"] == dataset
+    if "image_size" in sel:
+        mask &= frame["image_size"] == sel["image_size"]
+    else:  # sizes another row of the table claims for this backbone (BAM 3b: MobileNet at 192)
+        claimed = {
+            r.select["image_size"]
+            for r in table.rows
+            if "image_size" in r.select and r.select["backbone"] == sel["backbone"]
+        }
+        mask &= ~frame["image_size"].isin(claimed)
+    for key, value in sel.get("train", {}).items():
+        column = frame.get(f"train_{key}", pd.Series([None] * len(frame), index=frame.index))
+        mask &= column.map(lambda v, want=value: _same(v, want))
+    if attention != "none":
+        mask &= _attention_mask(frame, sel, attention)
+    return frame[mask]
+
+
+def _attention_mask(frame: pd.DataFrame, sel: dict[str, Any], attention: str) -> pd.Series:
+    defaults = _defaults(attention)
+    placement = sel.get("placement", registry.default_placement(attention))
+    mask = frame["placement"] == placement
+    stages = sel.get("stages")
+    want_stages = None if stages is None else ",".join(str(s) for s in stages)
+    mask &= frame["stages"].map(lambda s: (None if pd.isna(s) else s) == want_stages)
+    if "reduction" in defaults:
+        want = sel.get("reduction", defaults["reduction"])
+        mask &= frame["reduction"].map(
+            lambda r: (defaults["reduction"] if r is None or pd.isna(r) else int(r)) == want
+        )
+    want_kwargs = _non_default(sel.get("hparams", {}), defaults)
+    mask &= frame["kwargs"].map(lambda k: _non_default(k, defaults) == want_kwargs)
+    return mask
+
+
+def _defaults(attention: str) -> dict[str, Any]:
+    params = inspect.signature(registry.ATTENTIONS.get(attention)).parameters
+    return {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _non_default(kwargs: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k not in defaults or not _same(v, defaults[k])}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def baseline_of(table: PaperTable, row: Row) -> Row | None:
+    """The row ``row`` is compared with: the baseline of its group, else a group-less baseline."""
+    if row.baseline:
+        return None
+    group_bases = [r for r in table.rows if r.baseline and r.group == row.group]
+    free_bases = [r for r in table.rows if r.baseline and r.group is None]
+    return (group_bases or free_bases or [None])[0]
+
+
+def _compare_with_baselines(table: PaperTable, results: list[RowResult]) -> None:
+    by_label = {r.row.label: r for r in results}
+    for result in results:
+        base_row = baseline_of(table, result.row)
+        if base_row is None:
+            continue
+        base = by_label[base_row.label]
+        result.baseline = base_row.label
+        for key, cell in result.cells.items():
+            other = base.cells[key]
+            cell.delta = cell.summary.mean - other.summary.mean
+            if METRICS[key].per_seed:
+                cell.p_value = welch_p(cell.values, other.values)
+                cell.significant = is_significant(cell.p_value)

@@ -1,0 +1,118 @@
+"""Write the report of one study: the summary table and the accuracy plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import BenchError
+from bench.report import plots
+from bench.report.render import FORMATS, frame_latex, summary_display, summary_markdown
+from bench.report.tables import summary_table
+from bench.store import read_records, records_frame
+
+
+def studies(results: Path) -> list[str]:
+    """Names of the studies with at least one record."""
+    if not results.is_dir():
+        return []
+    return sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*.json")))
+
+
+def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> list[Path]:
+    """Render ``study`` from its records into ``reports``; returns the files written."""
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    frame = records_frame(read_records(results, study))
+    if frame.empty:
+        raise BenchError(f"no records for study {study!r} in {results}; run `bench run` first")
+    table = summary_table(frame)
+    reports.mkdir(parents=True, exist_ok=True)
+    written = []
+    if fmt in ("csv", "json"):
+        path = reports / f"{study}.{fmt}"
+        if fmt == "csv":
+            table.to_csv(path, index=False)
+        else:
+            path.write_text(table.to_json(orient="records", indent=1))
+        written.append(path)
+    elif fmt in ("html", "latex"):
+        path = reports / f"{study}.{'tex' if fmt == 'latex' else 'html'}"
+        shown = summary_display(table)
+        path.write_text(shown.to_html(index=False) if fmt == "html" else frame_latex(shown))
+        written.append(path)
+    else:
+        plot = plots.accuracy_per_config(frame, reports / f"{study}_accuracy.png")
+        path = reports / f"{study}.md"
+        path.write_text(_markdown(study, frame, table, plot.name))
+        written += [path, plot]
+    return written
+
+
+def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -> str:
+    first = frame.iloc[0]
+    devices = ", ".join(sorted(set(frame["device"].dropna()))) or "unknown device"
+    lines = [
+        f"# {study}",
+        "",
+        f"Dataset `{first['dataset']}`, {int(first['epochs'])} epochs. Accuracy: top-1/top-5 on the "
+        "validation split at the last epoch (no model selection), in %, mean ± sample std over n seeds; "
+        "failed or diverged runs are left out of the means and counted under *not done*. "
+        f"Params in millions. Trained on: {devices}.",
+        "",
+        summary_markdown(table),
+        "",
+        f"![top-1 accuracy per configuration]({plot})",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_reports(
+    results: Path,
+    reports: Path,
+    fmt: str = "md",
+    *,
+    study: str | None = None,
+    paper: str | None = None,
+    table: str | None = None,
+) -> list[Path]:
+    """What ``bench report`` writes.
+
+    With ``paper``: that paper's tables, from ``study`` if given, else from the bundled grids that
+    name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins have records).
+    Without: every study (or ``study``); a study whose grid names a paper is rendered as that paper's
+    layout, any other study as the summary table.
+    """
+    from bench.report.document import source_of, write_paper_report
+
+    if paper:
+        if study:
+            return write_paper_report(results, reports, paper, fmt, studies=[study], table=table)
+        written = write_paper_report(results, reports, paper, fmt, table=table)
+        if _has_synthetic_records(results, paper):
+            written += write_paper_report(results, reports, paper, fmt, synthetic=True, table=table)
+        return written
+    names = [study] if study else studies(results)
+    if not names:
+        raise BenchError(f"no records in {results}; run `bench run` first")
+    written, papers = [], set()
+    for name in names:
+        source = source_of(name)
+        if source is None or source.paper is None:
+            written += write_report(results, reports, name, fmt)
+        elif (source.paper, source.synthetic) not in papers:
+            papers.add((source.paper, source.synthetic))
+            written += write_paper_report(
+                results, reports, source.paper, fmt, synthetic=source.synthetic, table=table
+            )
+    return written
+
+
+def _has_synthetic_records(results: Path, paper: str) -> bool:
+    from bench.report.document import grid_sources
+
+    return any(
+        s.synthetic and s.paper == paper and (results / s.study).is_dir() for s in grid_sources()
+    )

@@ -1,0 +1,83 @@
+"""One RunSpec -> one run record: train, measure, describe where it ran.
+
+Every executor calls ``execute_run``; it never writes to disk itself, so the executor decides where
+and when a record lands (atomically, through ``bench.store``).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.data import load_dataset
+from bench.environment import describe_environment
+from bench.measure.params import count_params
+from bench.measure.suite import measure_run
+from bench.spec import SCHEMA_VERSION, RunSpec
+from bench.train import EpochCallback, best_epoch, train_model
+
+CURVE_ONLY = ("epoch", "lr", "seconds")  # curve fields that are not end-of-training metrics
+
+
+def new_record(spec: RunSpec, device: torch.device) -> dict[str, Any]:
+    """The part of a record known before training: spec, ids, environment, start time."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": spec.run_id,
+        "config_id": spec.config_id,
+        "label": spec.label,
+        "spec": spec.canonical(),
+        "status": "running",
+        "error": None,
+        "environment": describe_environment(device),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def execute_run(
+    spec: RunSpec,
+    device: torch.device,
+    on_epoch: EpochCallback | None = None,
+    checkpoint: Path | None = None,
+) -> dict[str, Any]:
+    """Train and measure ``spec``; returns its record (status ``done`` or ``diverged``).
+
+    Exceptions propagate: the executor turns them into a ``failed`` record (see ``failed_record``).
+    ``checkpoint`` is the run's resumable checkpoint file (see ``bench.train.train_model``).
+    """
+    start = time.perf_counter()
+    record = new_record(spec, device)
+    data = load_dataset(spec.data)
+    result = train_model(spec, data, device, on_epoch, checkpoint)
+    record["params"] = count_params(result.model)
+    record["curves"] = result.curves
+    last = result.curves[-1] if result.curves else {}
+    # the reported numbers are the last epoch's; the best epoch is shown, labelled, never reported
+    record["final"] = {k: v for k, v in last.items() if k not in CURVE_ONLY} or None
+    record["best_epoch"] = best_epoch(result.curves)
+    record["resumed_from_epoch"] = result.resumed_from_epoch
+    record["determinism"] = result.determinism
+    record["status"] = result.status
+    record["error"] = result.error
+    # checkpoints live in <results>/<study>/ckpt/: the study folder holds earlier seeds' latencies
+    study_folder = checkpoint.parent.parent if checkpoint is not None else None
+    record |= measure_run(
+        spec, result.model, data, device, status=result.status, study_folder=study_folder
+    )
+    record["wall_seconds"] = time.perf_counter() - start
+    record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return record
+
+
+def failed_record(spec: RunSpec, device: torch.device, err: BaseException) -> tuple[dict, str]:
+    """A ``failed`` record for a run that raised, and the traceback text for its log file."""
+    record = new_record(spec, device)
+    record["status"] = "failed"
+    record["error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+    record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return record, "".join(traceback.format_exception(err))

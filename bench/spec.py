@@ -1,0 +1,208 @@
+"""What one run is: the resolved, canonical description of a training run and its id.
+
+A ``RunSpec`` is everything that determines a result (architecture, data, training recipe, seed). Its
+run id is a hash of the canonical JSON form, so the same cell of two grids maps to the same record and
+re-running a grid finds finished work. Fields that say *where* data lives rather than *what* it is
+(``DataSpec.root``, ``download``) are excluded from the hash: moving a dataset does not change a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The dataset of a run.
+
+    Attributes:
+        name: dataset name (``shapes`` is the synthetic default; see ``bench list``).
+        image_size: side length fed to the network; ``None`` = the dataset's native size.
+        train_size: images in the training split (``shapes``: generated; real data: a random subset).
+        val_size: images in the validation split, same convention.
+        seed: seed of the data itself (generation, subsets); fixed across run seeds on purpose so
+            that seeds vary only initialisation and batch order.
+        root: local folder holding the data (not part of the run id).
+        download: allow torchvision to download (off by default; not part of the run id).
+    """
+
+    name: str = "shapes"
+    image_size: int | None = None
+    train_size: int | None = None
+    val_size: int | None = None
+    seed: int = 0
+    root: str | None = field(default=None, compare=False)
+    download: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The training recipe of a run; every field can be set in a grid's ``[train]`` table.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: images per optimisation step.
+        optimizer: ``sgd`` | ``adam`` | ``adamw``.
+        lr: peak learning rate.
+        momentum: SGD momentum (Adam: beta1).
+        nesterov: Nesterov momentum for SGD.
+        weight_decay: L2 / decoupled weight decay.
+        schedule: ``constant`` | ``onecycle`` | ``cosine`` | ``multistep`` | ``step`` | ``exponential``.
+        milestones: epochs at which ``multistep`` multiplies the lr by ``gamma``.
+        gamma: decay factor of ``multistep``, ``step`` (every ``step_size`` epochs) and ``exponential``.
+        step_size: period in epochs of ``step``.
+        warmup_epochs: linear warm-up from 0 at the start of training (fractional epochs allowed).
+        label_smoothing: cross-entropy label smoothing.
+        augment: the dataset's paper augmentation on the training split (flip + crop for small images).
+        precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) | ``fp32`` | ``bf16``.
+        channels_last: memory format; ``None`` = on for CUDA, off for CPU.
+        compile: wrap the model in ``torch.compile``.
+        checkpoint_every: save a resumable checkpoint every N epochs (0 = never).
+        oom_backoff: on CUDA out-of-memory, retry with half the batch (the record says what ran);
+            an execution policy, not part of the run id.
+    """
+
+    epochs: int = 4
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    step_size: int = 30
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    augment: bool = True
+    precision: str = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
+    checkpoint_every: int = 0
+    oom_backoff: bool = field(default=False, compare=False)
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """What is measured after training; every field can be set in a grid's ``[measure]`` table.
+
+    Not part of the run id: measuring differently does not change what was trained. The settings a
+    record was measured with are stored in it (``record["measure"]``).
+
+    Attributes:
+        flops: count GMACs (three conventions, see ``bench.measure.flops``).
+        latency: time inference (batch 1 and bulk) and a training step; once per architecture.
+        latency_batch_bulk: the throughput batch; ``None`` = 256 on CUDA, 32 on CPU.
+        latency_seconds: time spent per timed setting (CPU autorange / GPU repeats).
+        train_step: also time one SGD step at the bulk batch.
+        sfd: Grad-CAM saliency scores (sfd, energy in mask, pointing game) on the val split.
+        sfd_images: first N validation images scored (0 = none).
+        sfd_tau: salience threshold of the sfd's region B (DAS definition; default 0.5).
+        sfd_target: class explained by Grad-CAM: ``predicted`` or ``true``.
+        cam_layers: module paths of the Grad-CAM layers, first = the one the record's sfd uses;
+            empty = the last stage and the one before whose maps are larger than 1x1.
+        cam_images: Grad-CAM maps stored in the record for ``bench cam`` figures.
+        bootstrap: resamples of the bootstrap 95 % confidence interval.
+    """
+
+    flops: bool = True
+    latency: bool = True
+    latency_batch_bulk: int | None = None
+    latency_seconds: float = 0.2
+    train_step: bool = True
+    sfd: bool = True
+    sfd_images: int = 200
+    sfd_tau: float = 0.5
+    sfd_target: str = "predicted"
+    cam_layers: tuple[str, ...] = ()
+    cam_images: int = 8
+    bootstrap: int = 1000
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One cell of a grid: architecture x data x recipe x seed, fully resolved.
+
+    ``placement`` is the resolved placement (the module's default filled in), ``None`` for attention
+    ``none``; ``reduction`` is ``None`` for modules without one; ``attention_kwargs`` is a sorted tuple of
+    (name, value) pairs so the spec stays hashable.
+    """
+
+    study: str
+    backbone: str
+    attention: str = "none"
+    placement: str | None = None
+    reduction: int | None = None
+    stages: tuple[int, ...] | None = None
+    attention_kwargs: tuple[tuple[str, Any], ...] = ()
+    seed: int = 0
+    data: DataSpec = field(default_factory=DataSpec)
+    train: TrainSpec = field(default_factory=TrainSpec)
+    measure: MeasureSpec = field(default_factory=MeasureSpec, compare=False)
+
+    def canonical(self) -> dict[str, Any]:
+        """The JSON-ready form that defines the run id (location-only data fields left out)."""
+        spec = dataclasses.asdict(self)
+        spec["attention_kwargs"] = dict(self.attention_kwargs)
+        for location_only in ("root", "download"):
+            spec["data"].pop(location_only)
+        spec["train"].pop("oom_backoff")  # how to run, not what: excluded like the data location
+        del spec["measure"]  # what is measured afterwards does not change what was trained
+        return spec
+
+    @property
+    def run_id(self) -> str:
+        """12 hex digits of the SHA-256 of the canonical spec."""
+        return _digest(self.canonical())
+
+    @property
+    def config_id(self) -> str:
+        """Like ``run_id`` but without the seed and study: runs that differ only by seed share it."""
+        spec = self.canonical()
+        del spec["seed"], spec["study"]
+        return _digest(spec)
+
+    @property
+    def label(self) -> str:
+        """A short human name of the configuration, e.g. ``resnet20 + se@block r16``."""
+        if self.attention == "none":
+            return f"{self.backbone}"
+        parts = [f"{self.backbone} + {self.attention}@{self.placement}"]
+        if self.reduction is not None:
+            parts.append(f"r{self.reduction}")
+        if self.stages is not None:
+            parts.append("stages " + ",".join(str(s) for s in self.stages))
+        parts += [f"{k}={v}" for k, v in self.attention_kwargs]
+        return " ".join(parts)
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> RunSpec:
+        """Inverse of ``canonical`` (``root``/``download`` default when absent)."""
+        spec = dict(spec)
+        data = DataSpec(**spec.pop("data"))
+        train_fields = dict(spec.pop("train"))
+        train_fields["milestones"] = tuple(train_fields.get("milestones", ()))
+        stages = spec.pop("stages")
+        kwargs = spec.pop("attention_kwargs")
+        measure = dict(spec.pop("measure", None) or {})
+        measure["cam_layers"] = tuple(measure.get("cam_layers", ()))
+        return cls(
+            **spec,
+            stages=None if stages is None else tuple(stages),
+            attention_kwargs=tuple(sorted(kwargs.items())),
+            data=data,
+            train=TrainSpec(**train_fields),
+            measure=MeasureSpec(**measure),
+        )
+
+
+def _digest(obj: dict[str, Any]) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -1,0 +1,111 @@
+"""results/ on disk: one JSON record per run, written atomically, and a pandas view of them.
+
+Layout: ``<results>/<study>/<run_id>.json``. A record is written to a temporary file in the same folder,
+flushed to disk and renamed over its final name, so a reader (or a re-run after a crash) sees either
+the whole record or none. Raw numbers only: formatting belongs to the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.errors import BenchError
+
+FINAL_STATUSES = ("done", "diverged")  # a diverged run is a result; a failed one is worth retrying
+# record keys that are not measurements; everything else numeric becomes a DataFrame column
+NOT_MEASUREMENTS = ("spec", "run_id", "config_id", "label", "status", "environment", "curves")
+
+
+def record_path(results: Path, study: str, run_id: str) -> Path:
+    """Where the record of ``run_id`` lives."""
+    return results / study / f"{run_id}.json"
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` as JSON to ``path`` atomically (temp file + fsync + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True, allow_nan=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``, or ``None`` if there is none."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as err:
+        raise BenchError(f"{path} is not a valid record ({err}); delete it to re-run that cell") from None
+
+
+def is_finished(path: Path) -> bool:
+    """Whether a final record (done or diverged) exists at ``path``."""
+    record = read_record(path)
+    return record is not None and record.get("status") in FINAL_STATUSES
+
+
+def read_records(results: Path, study: str | None = None) -> list[dict[str, Any]]:
+    """Every record under ``results`` (or one study), in a stable order."""
+    folders = [results / study] if study else sorted(p for p in results.iterdir() if p.is_dir())
+    records = []
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")):
+            record = read_record(path)
+            if record is not None and "run_id" in record:
+                records.append(record)
+    return records
+
+
+def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run: spec axes, status, and every scalar measurement, flattened with ``_``.
+
+    E.g. ``record["final"]["val_top1_pct"]`` becomes the column ``final_val_top1_pct``; lists (curves,
+    per-image scores) stay in the records.
+    """
+    rows = []
+    for record in records:
+        spec = record["spec"]
+        row = {
+            "study": spec["study"],
+            "run_id": record["run_id"],
+            "config_id": record["config_id"],
+            "label": record["label"],
+            "backbone": spec["backbone"],
+            "attention": spec["attention"],
+            "placement": spec["placement"],
+            "reduction": spec["reduction"],
+            "stages": None if spec["stages"] is None else ",".join(map(str, spec["stages"])),
+            "attention_kwargs": json.dumps(spec["attention_kwargs"], sort_keys=True),
+            "seed": spec["seed"],
+            "dataset": spec["data"]["name"],
+            "epochs": spec["train"]["epochs"],
+            "status": record["status"],
+            "device": record.get("environment", {}).get("device_name"),
+        }
+        row |= _flatten({k: v for k, v in record.items() if k not in NOT_MEASUREMENTS})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat |= _flatten(value, f"{prefix}{key}_")
+        elif value is None or isinstance(value, int | float | str | bool):
+            flat[f"{prefix}{key}"] = value
+    return flat

@@ -1,0 +1,36 @@
+"""The attnbench model registry: backbones, attention modules and where the modules go.
+
+Everything that can be built, nothing about running it. Depends only on torch, torchvision and timm.
+
+    model = build_model("resnet20", "se", "block", num_classes=10, reduction=16)
+"""
+
+from registry.attention import ATTENTIONS
+from registry.backbones import BACKBONES
+from registry.build import (
+    attention_hparams,
+    attention_modules,
+    build_model,
+    check_combination,
+    default_placement,
+    target_stages,
+)
+from registry.core import IncompatibleError, Registry, UnknownNameError
+from registry.placement import PLACEMENTS, AttentionSlot, model_stages
+
+__all__ = [
+    "ATTENTIONS",
+    "BACKBONES",
+    "PLACEMENTS",
+    "AttentionSlot",
+    "IncompatibleError",
+    "Registry",
+    "UnknownNameError",
+    "attention_hparams",
+    "attention_modules",
+    "build_model",
+    "check_combination",
+    "default_placement",
+    "model_stages",
+    "target_stages",
+]

@@ -1,0 +1,13 @@
+"""Backbones, one file per family; importing this package registers them all in ``BACKBONES``."""
+
+from registry.backbones import (  # noqa: F401  (imported to register their entries)
+    cifar_resnet,
+    mobilenet,
+    resnet,
+    resnext29,
+    vgg,
+    wide_resnet,
+)
+from registry.backbones.base import BACKBONES, SlottedBlock
+
+__all__ = ["BACKBONES", "SlottedBlock"]

@@ -1,0 +1,188 @@
+"""``build_model`` and ``check_combination``: the one public way to get a network from the registry.
+
+``check_combination`` validates a backbone x attention x placement cell from registry metadata only
+(stage strides, supported placements, constructor signatures), so a grid can reject impossible cells
+before anything is built or trained.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from registry.attention import ATTENTIONS
+from registry.backbones import BACKBONES
+from registry.core import IncompatibleError
+from registry.placement import PLACEMENTS, AttentionSlot, rule_stages
+
+
+def default_placement(attention: str) -> str:
+    """The placement an attention module's paper uses ("block" or "stage")."""
+    return str(ATTENTIONS.meta(attention)["default_placement"])
+
+
+def attention_hparams(attention: str) -> list[str]:
+    """Keyword hyper-parameters ``attention``'s constructor accepts (``["*"]`` for ``**kwargs``)."""
+    params = list(inspect.signature(ATTENTIONS.get(attention)).parameters.values())[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return ["*"]
+    return [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
+
+
+def target_stages(
+    backbone: str, attention: str, placement: str, stages: list[int] | None = None
+) -> list[int]:
+    """The stages that receive a module: ``stages`` (default all), cut by a ``stage`` rule.
+
+    Raises:
+        IncompatibleError: unknown stage numbers, or nothing left to insert into.
+    """
+    available = sorted(BACKBONES.meta(backbone)["stage_strides"])
+    if stages is not None:
+        unknown = sorted(set(stages) - set(available))
+        if unknown:
+            raise IncompatibleError(
+                f"{backbone} has no stage {unknown} (SE-paper numbering, conv2_x = 2); "
+                f"choose stages from {available}"
+            )
+    chosen = available
+    if placement == "stage":
+        rule = ATTENTIONS.meta(attention).get("stage_rule", "all")
+        chosen = rule_stages(available, rule)
+    if stages is not None:
+        chosen = [s for s in chosen if s in stages]
+    if not chosen:
+        raise IncompatibleError(
+            f"{attention} at {placement!r} on {backbone} with stages={stages} inserts nothing; "
+            f"choose stages from {chosen or available}"
+        )
+    return chosen
+
+
+def _check_placement(backbone: str, placement: str, stages: list[int]) -> None:
+    meta = BACKBONES.meta(backbone)
+    reason = meta["rejected"].get(placement)
+    if reason:
+        raise IncompatibleError(f"placement {placement!r} on {backbone}: {reason}")
+    without = set(meta.get("no_shortcut_stages", ())) if placement == "identity" else set()
+    if without and set(stages) <= without:
+        raise IncompatibleError(
+            f"no block of {backbone} stages {stages} has a shortcut for 'identity'; "
+            f"choose other stages (these have none: {sorted(without)})"
+        )
+
+
+def _check_spatial(backbone: str, attention: str, stages: list[int], image_size: int) -> None:
+    if not ATTENTIONS.meta(attention).get("spatial", False):
+        return
+    strides = BACKBONES.meta(backbone)["stage_strides"]
+    flat = [s for s in stages if -(-image_size // strides[s]) <= 1]
+    if flat:
+        ok = [s for s in stages if s not in flat]
+        raise IncompatibleError(
+            f"{attention} needs a map larger than 1x1, but stage(s) {flat} of {backbone} are 1x1 at "
+            f"{image_size} px; restrict stages (e.g. stages={ok}), use a larger image_size, "
+            f"or a CIFAR-stem backbone"
+        )
+
+
+def _check_hparams(attention: str, hparams: dict[str, Any]) -> None:
+    accepted = attention_hparams(attention)
+    bad = sorted(k for k in hparams if "*" not in accepted and k not in accepted)
+    if bad:
+        raise IncompatibleError(
+            f"attention {attention!r} does not accept {bad}; it accepts {accepted or 'no hparams'} "
+            f"(leave the others unset)"
+        )
+
+
+def check_combination(
+    backbone: str,
+    attention: str = "none",
+    placement: str | None = None,
+    *,
+    stages: list[int] | None = None,
+    image_size: int | None = None,
+    **attention_kwargs: Any,
+) -> None:
+    """Validate one cell from metadata alone (never builds a model).
+
+    Args:
+        backbone: backbone name.
+        attention: attention name; "none" ignores placement, stages and hparams.
+        placement: placement name; None means the attention's default placement.
+        stages: restrict the placement to these stages (SE-paper numbering, conv2_x = 2).
+        image_size: input size in px; None means the backbone's default (32 or 224).
+        **attention_kwargs: hyper-parameters for the attention constructor (``reduction`` included;
+            None values are dropped).
+
+    Raises:
+        UnknownNameError: a backbone, attention or placement name is not registered.
+        IncompatibleError: the parts exist but cannot be combined; the message says how to fix it.
+    """
+    meta = BACKBONES.meta(backbone)
+    ATTENTIONS.get(attention)
+    if placement is not None:
+        PLACEMENTS.get(placement)
+    if attention == "none":
+        return
+    placement = placement or default_placement(attention)
+    chosen = target_stages(backbone, attention, placement, stages)
+    _check_placement(backbone, placement, chosen)
+    _check_spatial(backbone, attention, chosen, image_size or meta["default_image_size"])
+    _check_hparams(attention, {k: v for k, v in attention_kwargs.items() if v is not None})
+
+
+def build_model(
+    backbone: str,
+    attention: str = "none",
+    placement: str | None = None,
+    *,
+    num_classes: int,
+    reduction: int | None = None,
+    stages: list[int] | None = None,
+    in_chans: int = 3,
+    **attention_kwargs: Any,
+) -> nn.Module:
+    """Build ``backbone`` with ``attention`` inserted at ``placement``.
+
+    Args:
+        backbone: backbone name (``BACKBONES.names()``).
+        attention: attention name (``ATTENTIONS.names()``); "none" builds the plain backbone.
+        placement: placement name (``PLACEMENTS.names()``); None means the attention's default.
+        num_classes: classifier outputs.
+        reduction: reduction ratio r, passed only when not None.
+        stages: restrict the placement to these stages (SE-paper numbering, conv2_x = 2).
+        in_chans: input channels (1 for MNIST).
+        **attention_kwargs: further attention hyper-parameters.
+
+    Returns:
+        The model; ``attention_modules(model)`` lists what was inserted.
+
+    Raises:
+        UnknownNameError: an unknown name (with "did you mean" suggestions).
+        IncompatibleError: an impossible combination, with the reason.
+    """
+    hparams = dict(attention_kwargs, reduction=reduction)
+    hparams = {k: v for k, v in hparams.items() if v is not None}
+    check_combination(backbone, attention, placement, stages=stages, **hparams)
+    model = BACKBONES.get(backbone)(num_classes=num_classes, in_chans=in_chans)
+    if attention == "none":
+        return model
+    placement = placement or default_placement(attention)
+    ctor = ATTENTIONS.get(attention)
+    insert = PLACEMENTS.get(placement)
+    insert(model, lambda channels: ctor(channels, **hparams),
+           target_stages(backbone, attention, placement, stages))
+    return model
+
+
+def attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Every attention module a placement inserted, as (qualified name, module)."""
+    return [
+        (f"{name}.attn", slot.attn)
+        for name, slot in model.named_modules()
+        if isinstance(slot, AttentionSlot)
+    ]

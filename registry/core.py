@@ -1,0 +1,104 @@
+"""Name -> constructor registries with loud failures.
+
+Modelled on fvcore's ``Registry``: entries are added with a decorator or a call, a duplicate name is an
+error (a silently overwritten entry would corrupt an ablation), and an unknown name fails with the name
+and the closest matches in the message.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class UnknownNameError(LookupError):
+    """A name that is not in a registry; the message carries "did you mean" suggestions."""
+
+    def __str__(self) -> str:  # LookupError would quote the message like a key
+        return str(self.args[0])
+
+
+class IncompatibleError(ValueError):
+    """A combination the registry can build the parts of but not the whole (e.g. a spatial module on a 1x1 map)."""
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """A ``"; did you mean 'x'?"`` suffix for an error message, or ``""`` when nothing is close."""
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+class Registry:
+    """A named collection of constructors.
+
+    Args:
+        kind: what the entries are ("backbone", "attention", ...), used in error messages.
+        contract: the constructor contract every entry follows, shown by ``describe``.
+    """
+
+    def __init__(self, kind: str, contract: str = "") -> None:
+        self.kind = kind
+        self.contract = contract
+        self._entries: dict[str, Callable[..., Any]] = {}
+        self._descriptions: dict[str, str] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
+
+    def register(
+        self,
+        name: str,
+        obj: Callable[..., Any] | None = None,
+        *,
+        description: str = "",
+        **meta: Any,
+    ) -> Any:
+        """Add ``obj`` under ``name``; usable as ``@REG.register("x", description=...)`` or a call.
+
+        Keyword arguments beyond ``description`` are kept as metadata (e.g. ``default_placement``).
+        """
+
+        def add(target: Callable[..., Any]) -> Callable[..., Any]:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._entries[name] = target
+            doc = (getattr(target, "__doc__", None) or "").strip().splitlines()
+            self._descriptions[name] = description or (doc[0] if doc else "")
+            self._meta[name] = dict(meta)
+            return target
+
+        return add if obj is None else add(obj)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The constructor registered as ``name``; raises ``UnknownNameError`` with suggestions."""
+        try:
+            return self._entries[name]
+        except KeyError:
+            hint = did_you_mean(name, self.names())
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}{hint} (`bench list` shows them all)"
+            ) from None
+
+    def describe(self, name: str) -> str:
+        """The one-line description of ``name``."""
+        self.get(name)
+        return self._descriptions[name]
+
+    def meta(self, name: str) -> dict[str, Any]:
+        """The metadata registered with ``name`` (a copy)."""
+        self.get(name)
+        return dict(self._meta[name])
+
+    def names(self) -> list[str]:
+        """Registered names, in registration order."""
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)

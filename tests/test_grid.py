@@ -1,0 +1,93 @@
+"""Grid expansion: axes, collapsing, rejection, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.errors import GridError
+from bench.grid import expand_grid
+
+
+def doc(**grid):
+    return {"study": {"name": "t"}, "data": {"name": "shapes"}, "grid": grid}
+
+
+def test_cartesian_product_and_seeds():
+    grid = expand_grid(doc(backbone="resnet20", attention=["none", "se"], reduction=[8, 16], seed=[0, 1, 2]))
+    # none collapses over reductions: 3 baselines + se x 2 reductions x 3 seeds
+    assert len(grid.specs) == 3 + 6
+    assert grid.collapsed == 3
+    se = [s for s in grid.specs if s.attention == "se"]
+    assert {s.reduction for s in se} == {8, 16}
+    assert {s.placement for s in se} == {"block"}  # the module's default placement
+
+
+def test_none_ignores_placement_and_reduction():
+    grid = expand_grid(doc(backbone="resnet20", attention="none", placement=["block", "post"], reduction=[4, 8]))
+    assert len(grid.specs) == 1
+    spec = grid.specs[0]
+    assert (spec.placement, spec.reduction, spec.stages) == (None, None, None)
+
+
+def test_run_ids_unique_and_stable():
+    a = expand_grid(doc(backbone="resnet20", attention=["none", "se"], seed=[0, 1]))
+    b = expand_grid(doc(backbone="resnet20", attention=["none", "se"], seed=[0, 1]))
+    assert [s.run_id for s in a.specs] == [s.run_id for s in b.specs]
+    assert len({s.run_id for s in a.specs}) == 4
+    # seeds share a configuration id
+    assert len({s.config_id for s in a.specs}) == 2
+
+
+def test_union_of_slices_deduplicates():
+    d = doc()
+    d["grid"] = [
+        {"backbone": "resnet20", "attention": ["none", "se"]},
+        {"backbone": "resnet20", "attention": ["se"]},
+    ]
+    assert len(expand_grid(d).specs) == 2
+
+
+def test_flat_stages_list_is_one_choice():
+    grid = expand_grid(doc(backbone="resnet20", attention="se", stages=[2, 3]))
+    assert [s.stages for s in grid.specs] == [(2, 3)]
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        ({"backbone": "resnt20"}, "did you mean 'resnet20'"),
+        ({"backbone": "resnet20", "attention": "sse"}, "did you mean 'se'"),
+        ({"backbone": "resnet20", "attention": "se", "placement": "blok"}, "did you mean 'block'"),
+        ({"backbone": "resnet20", "seed": -1}, "non-negative"),
+        ({"backbone": "resnet20", "attention": "se", "alpah": 0.1}, "neither an axis"),
+        ({"attention": "se"}, "needs at least"),
+    ],
+)
+def test_bad_grid_values(grid, message):
+    with pytest.raises(GridError, match=message):
+        expand_grid(doc(**grid))
+
+
+@pytest.mark.parametrize(
+    ("section", "table", "message"),
+    [
+        ("train", {"epochs": -1}, "must not be negative"),
+        ("train", {"epochs": 0}, "at least 1"),
+        ("train", {"epochs": "ten"}, "wrong type"),
+        ("train", {"lr": True}, "wrong type"),
+        ("train", {"eppochs": 3}, "did you mean 'epochs'"),
+        ("data", {"name": "cifar11"}, "unknown dataset"),
+    ],
+)
+def test_bad_tables(section, table, message):
+    d = doc(backbone="resnet20")
+    d[section] = {"name": "shapes"} | table if section == "data" else table
+    with pytest.raises(GridError, match=message):
+        expand_grid(d)
+
+
+def test_ints_accepted_for_floats():
+    d = doc(backbone="resnet20")
+    d["train"] = {"lr": 1, "milestones": [2, 4]}
+    spec = expand_grid(d).specs[0]
+    assert spec.train.lr == 1.0 and spec.train.milestones == (2, 4)

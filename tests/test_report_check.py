@@ -1,0 +1,71 @@
+"""Report rendering and the accuracy gate, on golden records."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.check import find_regressions, read_baseline, write_baseline
+from bench.report.render import mean_std
+from bench.report.study import write_report
+from bench.report.tables import summary_table
+from bench.store import read_records, records_frame
+from tests.conftest import golden_record, write_golden
+
+GOLDEN = [
+    golden_record("g", "none", 0, 60.0),
+    golden_record("g", "none", 1, 62.0),
+    golden_record("g", "se", 0, 70.0, params_m=0.28),
+    golden_record("g", "se", 1, 74.0, params_m=0.28),
+    golden_record("g", "se", 2, 0.0, status="failed", params_m=0.28),
+]
+
+
+@pytest.fixture
+def results(tmp_path):
+    write_golden(tmp_path / "results", GOLDEN)
+    return tmp_path / "results"
+
+
+def test_summary_means_and_std(results):
+    table = summary_table(records_frame(read_records(results, "g")))
+    base, se = table.iloc[0], table.iloc[1]
+    assert base["attention"] == "none"  # baseline row first
+    assert base["val_top1_pct_mean"] == 61.0 and base["n"] == 2
+    assert se["val_top1_pct_mean"] == 72.0
+    assert math.isclose(se["val_top1_pct_std"], math.sqrt(8))  # sample std of 70, 74
+    assert se["n"] == 2 and se["not_done"] == 1  # the failed seed is counted, not averaged
+
+
+def test_markdown_report(results, tmp_path):
+    md, png = write_report(results, tmp_path / "reports", "g", "md")
+    text = md.read_text()
+    rows = {cells[0]: cells for cells in _table_rows(text)}
+    assert rows["resnet20 + se@block r16"][1:4] == ["0.280", "0.0100", "72.00 ± 2.83"]
+    assert rows["resnet20"][3] == "61.00 ± 1.41"
+    assert rows["resnet20 + se@block r16"][-2:] == ["2", "1"]  # n, not done
+    assert "mean ± sample std" in text
+    assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_mean_std_formatting():
+    assert mean_std(float("nan"), float("nan")) == "—"
+    assert mean_std(71.234, float("nan")) == "71.23"
+
+
+def test_gate_passes_and_fails(results, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    assert write_baseline(results, "g", baseline, tolerance=5.0) == 2
+    assert find_regressions(results, read_baseline(baseline), 5.0) == []
+    # the SE runs get worse by 10 points: the gate names that configuration only
+    write_golden(results, [golden_record("g", "se", 0, 60.0, params_m=0.28), golden_record("g", "se", 1, 64.0, params_m=0.28)])
+    regressions = find_regressions(results, read_baseline(baseline), 5.0)
+    assert [r.label for r in regressions] == ["resnet20 + se@block r16"]
+    assert "-10.00 points" in str(regressions[0])
+
+
+def _table_rows(markdown):
+    for line in markdown.splitlines():
+        if line.startswith("|") and not line.startswith("|--") and not line.startswith("|:"):
+            yield [cell.strip() for cell in line.strip("|").split("|")]
