@@ -28,7 +28,8 @@ class DataSpec:
         val_size: images in the validation split, same convention.
         seed: seed of the data itself (generation, subsets); fixed across run seeds on purpose so
             that seeds vary only initialisation and batch order.
-        root: local folder holding the data (not part of the run id).
+        root: local folder of the dataset, or a folder with one subfolder per dataset; ``None`` =
+            ``$BENCH_DATA/<name>`` (not part of the run id).
         download: allow torchvision to download (off by default; not part of the run id).
     """
 

@@ -94,7 +94,7 @@ def prepare(spec: RunSpec, data: ImageDataset, device: torch.device) -> Session:
         torch.backends.cudnn.benchmark = (
             True  # fixed input shapes: let cuDNN pick the fastest kernels
         )
-    model = build_for_run(spec, data).to(device, memory_format=_memory_format(train, device))
+    model = build_for_run(spec, data).to(device).to(memory_format=_memory_format(train, device))
     optimizer = make_optimizer(model, train)
     steps_per_epoch = max(1, len(data.train) // train.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -29,6 +29,7 @@ def pytest_terminal_summary(terminalreporter, config) -> None:
         )
     if pair is not None and "throughput_ratio" in pair.extra_info:
         terminalreporter.write_line(
-            f"harness/minimal throughput, interleaved: {pair.extra_info['throughput_ratio']:.3f} "
+            f"harness/minimal throughput, interleaved: {pair.extra_info['throughput_ratio']:.3f}, "
+            f"median of per-round ratios {pair.extra_info['paired_ratio_median']:.3f} "
             f"(medians of {pair.stats.rounds} rounds; {where})"
         )

@@ -109,4 +109,5 @@ def test_interleaved_pair(benchmark):
         "harness_median_s": statistics.median(h),
         "minimal_median_s": statistics.median(m),
         "throughput_ratio": statistics.median(m) / statistics.median(h),
+        "paired_ratio_median": statistics.median(a / b for a, b in zip(m, h, strict=True)),
     }

@@ -66,10 +66,12 @@ def _check_placement(backbone: str, placement: str, stages: list[int]) -> None:
     reason = meta["rejected"].get(placement)
     if reason:
         raise IncompatibleError(f"placement {placement!r} on {backbone}: {reason}")
-    without = set(meta.get("no_shortcut_stages", ())) if placement == "identity" else set()
+    # `identity` and `post` need a shortcut and an addition, which some stages lack (MobileNetV2)
+    needs_shortcut = placement in ("identity", "post")
+    without = set(meta.get("no_shortcut_stages", ())) if needs_shortcut else set()
     if without and set(stages) <= without:
         raise IncompatibleError(
-            f"no block of {backbone} stages {stages} has a shortcut for 'identity'; "
+            f"no block of {backbone} stages {stages} has a shortcut for {placement!r}; "
             f"choose other stages (these have none: {sorted(without)})"
         )
 
@@ -82,8 +84,8 @@ def _check_spatial(backbone: str, attention: str, stages: list[int], image_size:
     if flat:
         ok = [s for s in stages if s not in flat]
         raise IncompatibleError(
-            f"{attention} needs a map larger than 1x1, but stage(s) {flat} of {backbone} are 1x1 at "
-            f"{image_size} px; restrict stages (e.g. stages={ok}), use a larger image_size, "
+            f"{attention} needs a map larger than 1x1, but stage(s) {flat} of {backbone} are 1x1 "
+            f"at {image_size} px; restrict stages (e.g. stages={ok}), use a larger image_size, "
             f"or a CIFAR-stem backbone"
         )
 
@@ -159,7 +161,9 @@ def build_model(
         **attention_kwargs: further attention hyper-parameters.
 
     Returns:
-        The model; ``attention_modules(model)`` lists what was inserted.
+        The model; ``attention_modules(model)`` lists what was inserted. The 1x1-map check assumes
+        the backbone's default input size; for other sizes call ``check_combination(...,
+        image_size=...)`` first (the grid does).
 
     Raises:
         UnknownNameError: an unknown name (with "did you mean" suggestions).
@@ -174,8 +178,9 @@ def build_model(
     placement = placement or default_placement(attention)
     ctor = ATTENTIONS.get(attention)
     insert = PLACEMENTS.get(placement)
-    insert(model, lambda channels: ctor(channels, **hparams),
-           target_stages(backbone, attention, placement, stages))
+    chosen = target_stages(backbone, attention, placement, stages)
+    if not insert(model, lambda channels: ctor(channels, **hparams), chosen):
+        raise IncompatibleError(f"{placement!r} found no slot in {backbone} stages {chosen}")
     return model
 
 

@@ -7,8 +7,8 @@ Block-level placements (the module goes into every block of the chosen stages):
 * ``pre``: at the start of the residual branch (SE-PRE; the shortcut still sees the block input);
 * ``post``: after the addition and its ReLU (SE-POST);
 * ``identity``: on the shortcut, after the projection where there is one (SE-Identity);
-* ``after_3x3``: right after the 3x3 conv (+ BN + ReLU where the block has them there). A basic block
-  has two 3x3 convs; the slot is after the first one, since after the second is ``block``.
+* ``after_3x3``: right after the 3x3 conv (+ BN + ReLU where the block has them there). A basic
+  block has two 3x3 convs; the slot is after the first one, since after the second is ``block``.
 
 ``stage`` puts one module after each chosen stage (before the next stage's downsampling), following
 the module's ``stage_rule`` ("all_but_last" for BAM, "all" for DAS; "all" when a module has none).
@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import NamedTuple, cast
 
 from timm.models.resnet import BasicBlock, Bottleneck
 from torch import Tensor, nn
@@ -68,30 +69,48 @@ OWN_SLOTS = {
     "identity": Slot("shortcut", "after", "out"),
 }
 
-# timm blocks: `se` is the branch-end slot, `aa` (identity without anti-aliasing) follows the
-# 3x3 + BN + ReLU (the first 3x3 in a BasicBlock), `downsample` is the shortcut.
-TIMM_SLOTS = {
-    Bottleneck: {**OWN_SLOTS, "pre": Slot("conv1", "before", "in"), "after_3x3": Slot("aa", "after", "mid"),
-                 "block": Slot("se", "after", "out"), "post": Slot("act3", "after", "out"),
-                 "identity": Slot("downsample", "after", "out")},
-    BasicBlock: {**OWN_SLOTS, "pre": Slot("conv1", "before", "in"), "after_3x3": Slot("aa", "after", "mid"),
-                 "block": Slot("se", "after", "out"), "post": Slot("act2", "after", "out"),
-                 "identity": Slot("downsample", "after", "out")},
-}
+
+def _timm_slots(post: str) -> dict[str, Slot]:
+    # timm blocks: `se` ends the residual branch, `aa` (an identity without anti-aliasing) follows
+    # the 3x3 + BN + ReLU (the first 3x3 of a BasicBlock), `downsample` is the shortcut.
+    return {
+        "pre": Slot("conv1", "before", "in"),
+        "after_3x3": Slot("aa", "after", "mid"),
+        "block": Slot("se", "after", "out"),
+        "post": Slot(post, "after", "out"),
+        "identity": Slot("downsample", "after", "out"),
+    }
 
 
-def block_slots(block: nn.Module) -> tuple[dict[str, Slot], dict[str, int]] | None:
+TIMM_SLOTS = {Bottleneck: _timm_slots("act3"), BasicBlock: _timm_slots("act2")}
+
+
+class BlockInfo(NamedTuple):
+    """A block with its slots and its channel widths ("in", "mid", "out")."""
+
+    block: nn.Module
+    slots: dict[str, Slot]
+    widths: dict[str, int]
+
+
+def _conv(module: nn.Module) -> nn.Conv2d:
+    """The conv itself, also when a placement has wrapped it in a Sequential with a module."""
+    if isinstance(module, nn.Sequential):
+        return next(m for m in module if isinstance(m, nn.Conv2d))
+    return cast(nn.Conv2d, module)
+
+
+def block_info(block: nn.Module) -> BlockInfo | None:
     """The slots and channel widths of ``block``, or None when it is not a known block."""
     if isinstance(block, SlottedBlock):
-        return {k: s for k, s in OWN_SLOTS.items() if hasattr(block, s.attr)}, block.widths
-    if isinstance(block, Bottleneck):
-        widths = {"in": block.conv1.in_channels, "mid": block.conv2.out_channels,
-                  "out": block.conv3.out_channels}
-        return TIMM_SLOTS[Bottleneck], widths
-    if isinstance(block, BasicBlock):
-        widths = {"in": block.conv1.in_channels, "mid": block.conv1.out_channels,
-                  "out": block.conv2.out_channels}
-        return TIMM_SLOTS[BasicBlock], widths
+        slots = {k: s for k, s in OWN_SLOTS.items() if hasattr(block, s.attr)}
+        return BlockInfo(block, slots, block.widths)
+    if isinstance(block, Bottleneck | BasicBlock):
+        first = _conv(block.conv1)
+        mid = block.conv2 if isinstance(block, Bottleneck) else first
+        last = block.conv3 if isinstance(block, Bottleneck) else block.conv2
+        widths = {"in": first.in_channels, "mid": mid.out_channels, "out": last.out_channels}
+        return BlockInfo(block, TIMM_SLOTS[type(block)], widths)
     return None
 
 
@@ -103,9 +122,9 @@ def model_stages(model: nn.Module) -> dict[int, nn.Sequential]:
     return {num: getattr(model, attr) for num, attr in names.items()}
 
 
-def stage_blocks(stage: nn.Sequential) -> list[nn.Module]:
+def stage_blocks(stage: nn.Sequential) -> list[BlockInfo]:
     """The blocks of a stage (skipping an already inserted stage-level module)."""
-    return [b for b in stage if block_slots(b) is not None]
+    return [info for info in map(block_info, stage) if info is not None]
 
 
 def _put(block: nn.Module, slot: Slot, module: nn.Module) -> None:
@@ -119,14 +138,15 @@ def _put(block: nn.Module, slot: Slot, module: nn.Module) -> None:
     setattr(block, slot.attr, new)
 
 
-def insert_in_blocks(model: nn.Module, make: MakeModule, stages: list[int], *, placement: str) -> int:
+def insert_in_blocks(
+    model: nn.Module, make: MakeModule, stages: list[int], *, placement: str
+) -> int:
     """Insert ``make(width)`` at ``placement`` in every block of ``stages``; returns how many."""
     count = 0
     for num, stage in model_stages(model).items():
         if num not in stages:
             continue
-        for block in stage_blocks(stage):
-            slots, widths = block_slots(block)  # type: ignore[misc]  # stage_blocks filtered None
+        for block, slots, widths in stage_blocks(stage):
             if placement not in slots:
                 continue  # e.g. `identity` on a MobileNetV2 block without a shortcut
             slot = slots[placement]
@@ -140,14 +160,14 @@ def insert_after_stages(model: nn.Module, make: MakeModule, stages: list[int]) -
     count = 0
     for num, stage in model_stages(model).items():
         if num in stages:
-            _, widths = block_slots(stage_blocks(stage)[-1])  # type: ignore[misc]
-            stage.add_module("attn", AttentionSlot(make(widths["out"]), "stage"))
+            width = stage_blocks(stage)[-1].widths["out"]
+            stage.add_module("attn", AttentionSlot(make(width), "stage"))
             count += 1
     return count
 
 
 def rule_stages(all_stages: list[int], rule: str) -> list[int]:
-    """The stages a ``stage`` placement covers: "all" or "all_but_last" (BAM, arXiv:1807.06514 Fig. 1)."""
+    """Stages a ``stage`` placement covers, "all" or "all_but_last" (BAM, arXiv:1807.06514)."""
     if rule == "all":
         return list(all_stages)
     if rule == "all_but_last":
@@ -163,9 +183,12 @@ _DESCRIPTIONS = {
     "after_3x3": "right after the (first) 3x3 conv + BN + ReLU inside the block (SE 3x3)",
 }
 for _name, _text in _DESCRIPTIONS.items():
-    PLACEMENTS.register(_name, partial(insert_in_blocks, placement=_name), description=_text,
-                        level="block")
+    PLACEMENTS.register(
+        _name, partial(insert_in_blocks, placement=_name), description=_text, level="block"
+    )
 PLACEMENTS.register(
-    "stage", insert_after_stages, level="stage",
+    "stage",
+    insert_after_stages,
+    level="stage",
     description="one module after each stage, per the module's stage_rule (BAM, DAS)",
 )

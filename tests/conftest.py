@@ -82,9 +82,9 @@ def golden_record(
 ) -> dict[str, Any]:
     """A record in the store's schema with chosen numbers, for report and gate tests.
 
-    ``placement``/``reduction``/``stages``/``attention_kwargs`` apply to attention runs, ``train``
-    overrides TrainSpec fields, and ``extra`` adds or replaces top-level record fields (``gmacs_paper``,
-    ``sfd``, ``curves``, ``final`` ...).
+    ``placement``/``reduction``/``stages``/``attention_kwargs`` apply to attention runs,
+    ``train`` overrides TrainSpec fields, and ``extra`` adds or replaces top-level record fields
+    (``gmacs_paper``, ``sfd``, ``curves``, ``final`` ...).
     """
     spec = RunSpec(
         study,

@@ -46,7 +46,13 @@ def grid_toml(
 
 def bench_env(**extra: str) -> dict[str, str]:
     """The environment ``tests.conftest.run_cli`` uses, plus ``extra``."""
-    return {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", **extra}
+    return {
+        "PYTHONPATH": str(REPO),
+        "PATH": "/usr/bin:/bin",
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "200",  # rich folds table cells to the width of a terminal
+        **extra,
+    }
 
 
 def run_bench(

@@ -48,10 +48,10 @@ class RaiseAtEpoch2(_Fault):
 
 
 class OomAbove16(_Fault):
-    """Raises torch.cuda.OutOfMemoryError for batches of more than 16 images (on any device)."""
+    """Raises torch.cuda.OutOfMemoryError for training batches of more than 16 images (any device)."""
 
     def fail(self, x: torch.Tensor) -> None:
-        if x.shape[0] > 16:
+        if self.training and x.shape[0] > 16:
             raise torch.cuda.OutOfMemoryError(f"injected: batch of {x.shape[0]} does not fit")
 
 

@@ -59,7 +59,13 @@ def test_gate_passes_and_fails(results, tmp_path):
     assert write_baseline(results, "g", baseline, tolerance=5.0) == 2
     assert find_regressions(results, read_baseline(baseline), 5.0) == []
     # the SE runs get worse by 10 points: the gate names that configuration only
-    write_golden(results, [golden_record("g", "se", 0, 60.0, params_m=0.28), golden_record("g", "se", 1, 64.0, params_m=0.28)])
+    write_golden(
+        results,
+        [
+            golden_record("g", "se", 0, 60.0, params_m=0.28),
+            golden_record("g", "se", 1, 64.0, params_m=0.28),
+        ],
+    )
     regressions = find_regressions(results, read_baseline(baseline), 5.0)
     assert [r.label for r in regressions] == ["resnet20 + se@block r16"]
     assert "-10.00 points" in str(regressions[0])

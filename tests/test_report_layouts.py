@@ -31,7 +31,7 @@ def measurable(row: Row) -> bool:
 
 
 def top1(index: int, seed: int) -> float:
-    """Accuracy of row ``index``, seed ``seed``: two seeds one point apart, rows two points apart."""
+    """Accuracy of row ``index``, seed ``seed``: seeds one point apart, rows two points apart."""
     return 50.0 + 2 * index + seed
 
 
@@ -53,33 +53,42 @@ def row_records(study: str, table: PaperTable, row: Row, index: int) -> list[dic
             "final": {"train_top1_pct": acc + 10, "train_loss": 0.5, "val_loss": 1.5},
             "gmacs_paper": 0.1 + index / 100,
             "sfd": {"mean": acc / 100, "pointing_hit_rate": 0.5},
-            "curves": [{"epoch": e, "train_top1_pct": acc - 5 + e, "val_top1_pct": acc - 6 + e}
-                       for e in (1, 2)],
+            "curves": [
+                {"epoch": e, "train_top1_pct": acc - 5 + e, "val_top1_pct": acc - 6 + e}
+                for e in (1, 2)
+            ],
         }
-        records.append(golden_record(
-            study, attention, seed, acc,
-            backbone=sel["backbone"],
-            placement=placement,
-            reduction=reduction,
-            stages=tuple(sel["stages"]) if "stages" in sel else None,
-            attention_kwargs=kwargs,
-            dataset=sel.get("dataset", table.dataset or "shapes"),
-            image_size=sel.get("image_size"),
-            train=sel.get("train"),
-            params_m=1.0 + index,
-            extra=extra,
-        ))
+        records.append(
+            golden_record(
+                study,
+                attention,
+                seed,
+                acc,
+                backbone=sel["backbone"],
+                placement=placement,
+                reduction=reduction,
+                stages=tuple(sel["stages"]) if "stages" in sel else None,
+                attention_kwargs=kwargs,
+                dataset=sel.get("dataset", table.dataset or "shapes"),
+                image_size=sel.get("image_size"),
+                train=sel.get("train"),
+                params_m=1.0 + index,
+                extra=extra,
+            )
+        )
     return records
 
 
-ALIASES: dict[tuple[str, str], int] = {}  # (table, row label) -> index of the row whose runs it shares
+ALIASES: dict[
+    tuple[str, str], int
+] = {}  # (table, row label) -> index of the row whose runs it shares
 
 
 def golden_for(study: str, table: PaperTable) -> tuple[list[dict[str, Any]], Row | None]:
     """Records for every measurable row but one (the last measurable non-baseline row).
 
-    Two printed rows may be the same configuration (BAM Table 1a: d = 4 and r = 16); they share runs,
-    so the second row expects the first row's numbers.
+    Two printed rows may be the same configuration (BAM Table 1a: d = 4 and r = 16); they share
+    runs, so the second row expects the first row's numbers.
     """
     candidates = [r for r in table.rows if measurable(r) and not r.baseline]
     left_out = candidates[-1] if candidates else None
@@ -178,7 +187,7 @@ def test_layout_cells(golden, key, tid):
 
 def test_published_column_and_delta_se_table10(golden):
     results, _ = golden
-    table, result = measured(results, "se", "table10")
+    _, result = measured(results, "se", "table10")
     frame = render.display_frame(result)
     r2 = frame[frame["model"] == "r = 2"].iloc[0]
     assert r2["top-1 err. (%) paper"] == "22.29" and r2["params (M) paper"] == "45.700"
@@ -192,10 +201,22 @@ def test_significance_marker(tmp_path):
     table = load_paper("se").table("table10")
     records = []
     for seed, noise in zip(range(3), (0.0, 0.1, -0.1), strict=True):
-        records.append(golden_record("sig", "none", seed, 60.0 + noise, backbone="resnet50_v1",
-                                     dataset="imagenet"))
-        records.append(golden_record("sig", "se", seed, 70.0 + noise, backbone="resnet50_v1",
-                                     dataset="imagenet", reduction=16))
+        records.append(
+            golden_record(
+                "sig", "none", seed, 60.0 + noise, backbone="resnet50_v1", dataset="imagenet"
+            )
+        )
+        records.append(
+            golden_record(
+                "sig",
+                "se",
+                seed,
+                70.0 + noise,
+                backbone="resnet50_v1",
+                dataset="imagenet",
+                reduction=16,
+            )
+        )
     write_golden(tmp_path, records)
     [result], _ = measure_tables(tmp_path, [table], [Source("sig", "se")])
     frame = render.display_frame(result)
@@ -221,8 +242,13 @@ def test_stand_in_maps_smoke_runs_to_paper_rows(tmp_path):
     records += [golden_record("smoke", "se", s, 65.0 + s, reduction=2) for s in SEEDS]
     write_golden(tmp_path, records)
     table = load_paper("se").table("table10")
-    source = Source("smoke", "se", "table10", (("imagenet", "shapes"), ("resnet50_v1", "resnet20")),
-                    synthetic=True)
+    source = Source(
+        "smoke",
+        "se",
+        "table10",
+        (("imagenet", "shapes"), ("resnet50_v1", "resnet20")),
+        synthetic=True,
+    )
     [result], _ = measure_tables(tmp_path, [table], [source])
     assert result.synthetic and result.stand_in == {"resnet50_v1": "resnet20", "imagenet": "shapes"}
     frame = render.display_frame(result)
@@ -234,10 +260,10 @@ def test_stand_in_maps_smoke_runs_to_paper_rows(tmp_path):
 @pytest.mark.parametrize("fmt", render.PAPER_FORMATS)
 def test_every_format(golden, tmp_path, fmt):
     results, _ = golden
-    studies = [f"g-seed000-table5"]
+    studies = ["g-seed000-table5"]
     written = write_paper_report(results, tmp_path, "seed000", fmt, studies=studies)
     text = written[0].read_text()
-    assert "75.85" in text or fmt == "csv" and "75.85" in text.replace(".850", ".85")
+    assert "75.85" in text
     if fmt == "json":
         doc = json.loads(text)
         cell = doc["tables"][0]["cells"][0]

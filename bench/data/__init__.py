@@ -46,8 +46,11 @@ class Augment:
 class BatchSource(Protocol):
     """What the training loop needs of a split."""
 
-    in_chans: int
-    image_size: int
+    @property
+    def in_chans(self) -> int: ...
+
+    @property
+    def image_size(self) -> int: ...
 
     def __len__(self) -> int: ...
 
@@ -132,11 +135,11 @@ class ImageDataset:
 
     @property
     def in_chans(self) -> int:
-        return int(self.train.in_chans)  # type: ignore[union-attr]
+        return int(self.train.in_chans)
 
     @property
     def image_size(self) -> int:
-        return int(self.train.image_size)  # type: ignore[union-attr]
+        return int(self.train.image_size)
 
 
 Loader = Callable[[DataSpec], ImageDataset]
@@ -195,6 +198,11 @@ def subset(n: int, size: int | None, seed: int) -> torch.Tensor | None:
     if size is None or size >= n:
         return None
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
+
+
+def take(split: BatchSource, n: int, device: torch.device) -> Batch:
+    """The first ``n`` images of a split, in order and unaugmented (e.g. for the saliency score)."""
+    return next(iter(split.batches(n, device)))
 
 
 def _loader(name: str) -> Loader:

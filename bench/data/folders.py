@@ -234,12 +234,18 @@ def _load_folder(spec: DataSpec, root: str) -> ImageDataset:
     return _file_dataset(spec, train, val, len(classes), crop="resized")
 
 
+def _refuse_download(spec: DataSpec) -> None:
+    if spec.download:
+        raise DataError(f"{spec.name} cannot be downloaded here; put it under [data] root by hand")
+
+
 def _existing(folder: Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
 def load_image_folder(spec: DataSpec) -> ImageDataset:
     """Any folder of class folders (``imagefolder``) or ImageNet in that layout (``imagenet``)."""
+    _refuse_download(spec)
     return _load_folder(spec, str(resolve_root(spec, _has_class_folders, FOLDER_LAYOUT)))
 
 
@@ -256,6 +262,7 @@ def _dogs_complete(folder: Path) -> bool:
 
 def load_stanford_dogs(spec: DataSpec) -> ImageDataset:
     """Stanford Dogs with the official train/test lists; every image has its bounding boxes."""
+    _refuse_download(spec)
     return _load_dogs(spec, str(resolve_root(spec, _dogs_complete, DOGS_LAYOUT)))
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
 from pytorch_grad_cam.utils.image import show_cam_on_image
 
 from bench.data import Split, load_dataset
 from bench.errors import BenchError
-from bench.measure.saliency import upsample
+from bench.measure.saliency import first_images, upsample
 from bench.spec import DataSpec
 from bench.store import FINAL_STATUSES, read_records
 
@@ -65,10 +66,12 @@ def write_cam_figure(
     data_specs = {repr(sorted(r["spec"]["data"].items())) for r in records}
     if len(data_specs) > 1:
         raise BenchError(f"study {study!r} mixes datasets; a CAM grid needs one")
-    split = load_dataset(DataSpec(**records[0]["spec"]["data"], root=data_root)).val
     rows = min([images] + [len(r["cam"]["images"]) for r in records])
     if rows == 0:
         raise BenchError("the records stored no Grad-CAM maps ([measure] cam_images = 0)")
+    val = load_dataset(DataSpec(**records[0]["spec"]["data"], root=data_root)).val
+    pixels, labels, masks = first_images(val, rows, torch.device("cpu"))
+    split = Split(pixels, labels, masks)
     fig = Figure(figsize=(CELL_INCHES * (len(records) + 1), CELL_INCHES * rows))
     axes = fig.subplots(rows, len(records) + 1, squeeze=False)
     for row in range(rows):
@@ -77,6 +80,7 @@ def write_cam_figure(
         _draw_input(axes[row][0], picture, split, index, first=row == 0)
         for col, record in enumerate(records, start=1):
             _draw_cam(axes[row][col], picture, record, row, layer, first=row == 0)
+            _outline(axes[row][col], split, index)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
@@ -91,13 +95,19 @@ def _rgb(split: Split, index: int) -> np.ndarray:
 
 def _draw_input(ax: Any, picture: np.ndarray, split: Split, index: int, *, first: bool) -> None:
     ax.imshow(picture)
-    if split.masks is not None:
-        ax.contour(split.masks[index].numpy().astype(float), levels=[0.5], colors="white")
+    _outline(ax, split, index)
     ax.set_ylabel(f"val {index}\nclass {int(split.labels[index])}", fontsize=7)
     if first:
         ax.set_title("input (object mask)", fontsize=7)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _outline(ax: Any, split: Split, index: int) -> None:
+    """The object mask's outline, when the dataset has masks."""
+    if split.masks is not None:
+        mask = split.masks[index].numpy().astype(float)
+        ax.contour(mask, levels=[0.5], colors="white", linewidths=0.8)
 
 
 def _draw_cam(

@@ -15,6 +15,7 @@ memory format follow the run's recipe (bf16 autocast and channels_last by defaul
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import statistics
@@ -70,7 +71,7 @@ def time_device_calls(fn: Callable[[], Any], timer: DeviceTimer, min_seconds: fl
     for _ in range(WARMUP_CALLS):
         fn()
     timer.synchronize()
-    marks = []
+    marks: list[tuple[Any, Any]] = []
     elapsed_s = 0.0
     while len(marks) < MIN_REPEATS or elapsed_s < min_seconds:
         start = timer.event()
@@ -174,7 +175,8 @@ def measure_latency(
             for key, batch in (("batch_1", 1), ("batch_bulk", bulk)):
                 x = torch.randn(batch, in_chans, image_size, image_size, device=device)
                 x = x.contiguous(memory_format=fmt)
-                result[key] = {"batch": batch} | summarise(run_timed(lambda x=x: model(x)), batch)
+                forward = functools.partial(model, x)
+                result[key] = {"batch": batch} | summarise(run_timed(forward), batch)
     finally:
         model.train(was_training)
     result["train_step_ms"] = None

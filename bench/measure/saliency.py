@@ -30,13 +30,18 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 import registry
-from bench.data import ImageDataset
+from bench.data import BatchSource, ImageDataset, Split
 from bench.data.augment import normalize
 from bench.errors import BenchError
 from bench.spec import MeasureSpec
 
 TARGETS = ("predicted", "true")
-CAM_BATCH = 100
+CAM_BATCH = 100  # images per Grad-CAM pass at CIFAR sizes; scaled down with the pixel count
+
+
+def cam_batch(image_size: int) -> int:
+    """Images per Grad-CAM pass: 100 at 32 px, 16 at 224 px (the graph is kept for backward)."""
+    return max(16, CAM_BATCH * 32 * 32 // (image_size * image_size))
 
 
 def normalise_map(cam: np.ndarray) -> np.ndarray:
@@ -95,7 +100,7 @@ def feature_sizes(model: nn.Module, names: list[str], image_size: int, in_chans:
 
     def record(name: str) -> Any:
         def hook(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-            sizes.setdefault(name, tuple(output.shape[-2:]))  # returns None: output unchanged
+            sizes.setdefault(name, (output.shape[-2], output.shape[-1]))  # None: output kept
 
         return hook
 
@@ -164,12 +169,13 @@ def gradcam_maps(
     was_training = model.training
     raw: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     explained, predicted = [], []
+    step = cam_batch(images.shape[-1])
     with GradCAM(model, [model.get_submodule(p) for p in order]) as cam, torch.enable_grad():
-        for start in range(0, len(images), CAM_BATCH):
-            x = images[start : start + CAM_BATCH].to(cam.device)
+        for start in range(0, len(images), step):
+            x = images[start : start + step].to(cam.device)
             logits = cam.activations_and_grads(x)
             pred = logits.argmax(1).cpu()
-            classes = pred if labels is None else labels[start : start + CAM_BATCH].cpu()
+            classes = pred if labels is None else labels[start : start + step].cpu()
             targets = [ClassifierOutputTarget(int(c)) for c in classes]
             model.zero_grad(set_to_none=True)
             sum(t(out) for t, out in zip(targets, logits, strict=True)).backward()
@@ -188,8 +194,9 @@ def gradcam_maps(
 
 
 def upsample(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """pytorch-grad-cam's own scaling: min-max per map, bilinear resize to (H, W)."""
-    return scale_cam_image(raw, (size[1], size[0]))
+    """(N, H, W) maps as pytorch-grad-cam returns them for one layer: min-max, bilinear resize
+    to (H, W) (OpenCV), min-max again (the resize moves the minimum)."""
+    return scale_cam_image(scale_cam_image(raw, (size[1], size[0])))
 
 
 def score_maps(
@@ -237,8 +244,9 @@ def measure_saliency(
     layers = cam_layers(model, data.image_size, data.in_chans, spec.cam_layers)
     mean = torch.tensor(data.mean, device=device)
     std = torch.tensor(data.std, device=device)
-    images = normalize(data.val.images[:n].to(device), mean, std)
-    labels = None if spec.sfd_target == "predicted" else data.val.labels[:n]
+    pixels, true_labels, true_masks = first_images(data.val, n, device)
+    images = normalize(pixels, mean, std)
+    labels = None if spec.sfd_target == "predicted" else true_labels
     raw, explained, predicted = gradcam_maps(model, images, layers, labels)
     k = min(spec.cam_images, n)
     cam = {
@@ -247,12 +255,12 @@ def measure_saliency(
         "images": list(range(k)),
         "explained_class": explained[:k].tolist(),
         "predicted_class": predicted[:k].tolist(),
-        "true_class": data.val.labels[:k].tolist(),
+        "true_class": true_labels[:k].tolist(),
         "maps": {name: np.round(raw[name][:k], 5).tolist() for name in layers},
     }
-    if data.val.masks is None:
+    if true_masks is None:
         return {"skipped": f"dataset {data.name!r} has no object masks or boxes"}, cam
-    masks = _masks_at(data.val.masks[:n], data.image_size)
+    masks = _masks_at(true_masks, data.image_size)
     by_layer = {}
     for name in layers:
         maps = upsample(raw[name], masks.shape[-2:])
@@ -263,6 +271,25 @@ def measure_saliency(
         for name, scores in by_layer.items()
     }
     return sfd, cam
+
+
+def first_images(
+    split: Split | BatchSource, n: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The first ``n`` validation images (uint8), labels and masks (None if any batch has none)."""
+    images, labels, masks = [], [], []
+    for x, y, m in split.batches(min(n, CAM_BATCH), device):
+        images.append(x)
+        labels.append(y)
+        masks.append(m)
+        if sum(len(b) for b in labels) >= n:
+            break
+    has_masks = all(m is not None for m in masks)
+    return (
+        torch.cat(images)[:n],
+        torch.cat(labels)[:n].cpu(),
+        torch.cat(masks)[:n] if has_masks else None,  # type: ignore[arg-type]
+    )
 
 
 def _masks_at(masks: torch.Tensor, size: int) -> np.ndarray:

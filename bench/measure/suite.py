@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +51,36 @@ def measure_run(
     """
     start = time.perf_counter()
     measure = spec.measure
-    fields: dict[str, Any] = {"measure": dataclasses.asdict(measure)}
+    fields: dict[str, Any] = {"measure": dataclasses.asdict(measure), "measure_errors": {}}
+
+    def attempt(name: str, fn: Callable[[], dict[str, Any]]) -> None:
+        # a measurement that fails must not throw away a trained run: its error is recorded
+        try:
+            fields.update(fn())
+        except Exception as err:
+            fields["measure_errors"][name] = f"{type(err).__name__}: {err}".splitlines()[0]
+
     if measure.flops:
-        fields |= count_gmacs(model, data.image_size, data.in_chans)
+        attempt("flops", lambda: count_gmacs(model, data.image_size, data.in_chans))
     if measure.latency:
-        fields |= _latency_fields(spec, model, data, device, study_folder)
+        attempt("latency", lambda: _latency_fields(spec, model, data, device, study_folder))
     if not measure.sfd:
         fields["sfd"] = {"skipped": "[measure] sfd = false"}
     elif status != "done":
         fields["sfd"] = {"skipped": f"training status {status!r}: no trained model to explain"}
     else:
-        fields["sfd"], fields["cam"] = measure_saliency(model, data, device, measure)
+        attempt("sfd", lambda: _saliency_fields(model, data, device, spec))
+        if "sfd" in fields["measure_errors"]:
+            fields["sfd"] = {"skipped": f"error: {fields['measure_errors']['sfd']}"}
     fields["measure_seconds"] = time.perf_counter() - start
     return fields
+
+
+def _saliency_fields(
+    model: nn.Module, data: ImageDataset, device: torch.device, spec: RunSpec
+) -> dict[str, Any]:
+    sfd, cam = measure_saliency(model, data, device, spec.measure)
+    return {"sfd": sfd, "cam": cam}
 
 
 def _latency_fields(

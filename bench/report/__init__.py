@@ -1,1 +1,4 @@
-"""Reports: stored records -> tables (pandas) -> md/csv/... files and seaborn plots. Never trains."""
+"""Reports: stored records -> tables (pandas) -> md/csv/latex/html/json and seaborn plots.
+
+Never trains.
+"""

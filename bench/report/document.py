@@ -26,7 +26,7 @@ from bench.report.layouts import SYNTHETIC, TableResult, build_table, prepare_fr
 from bench.report.papers import Paper, PaperTable, load_paper
 from bench.store import read_records
 
-GRIDS = Path(list(registry.__path__)[0]) / "grids"
+GRIDS = Path(next(iter(registry.__path__))) / "grids"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ def write_paper_report(
         name = f"{paper_key}-synthetic" if synthetic else paper_key
     tables = [paper.table(table)] if table else list(paper.tables)
     measured, records = measure_tables(results, tables, sources)
-    return write_document(reports, name, fmt, paper, measured, records)
+    cam_studies = sorted({r["spec"]["study"] for r in records.values() if r.get("cam")})
+    return write_document(reports, name, fmt, paper, measured, records, (results, cam_studies))
 
 
 def measure_tables(
@@ -157,8 +158,10 @@ def write_document(
     paper: Paper,
     measured: list[TableResult],
     records: dict[str, dict[str, Any]],
+    cams: tuple[Path, list[str]] | None = None,
 ) -> list[Path]:
-    """Write the document of ``measured`` tables in ``fmt``; md and html get the plots."""
+    """Write the document of ``measured`` tables in ``fmt``; md and html get the plots (and the
+    Grad-CAM grid of each study in ``cams`` = (results folder, studies) whose runs stored maps)."""
     reports.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
         cells = [c for m in measured for c in render.raw_records(m)]
@@ -180,6 +183,8 @@ def write_document(
         path.write_text("\n".join(render.table_latex(m, paper.macs) for m in measured))
         return [path]
     figures = make_plots(reports, name, measured, records)
+    if cams:
+        figures[""] += _cam_grids(cams[0], cams[1], reports / f"{name}_plots")
     if fmt == "md":
         path = reports / f"{name}.md"
         path.write_text(_markdown(paper, measured, figures))
@@ -229,15 +234,33 @@ def make_plots(
     return figures
 
 
+def _cam_grids(results: Path, studies: list[str], folder: Path) -> list[tuple[Path, str]]:
+    """The Grad-CAM grid of each study (skipped when its data cannot be loaded here)."""
+    from bench.measure.cam_figure import write_cam_figure
+
+    made = []
+    for study in studies:
+        try:
+            path = write_cam_figure(results, study, folder / f"{study}_gradcam.png", images=4)
+        except (BenchError, OSError, ValueError, KeyError):
+            continue  # e.g. a real dataset that is not on this machine
+        made.append((path, f"Grad-CAM grid of study {study} (rows: images; columns: models)"))
+    return made
+
+
 def _header(paper: Paper, measured: list[TableResult]) -> list[str]:
     missing = sum(m.missing_runs or 0 for m in measured)
     expected = sum(m.expected_runs or 0 for m in measured)
     empty = sum(m.empty_rows for m in measured)
     rows = sum(len(m.rows) for m in measured)
+    grid_part = (
+        f"{missing} of {expected} runs the grids ask for have no finished record; "
+        if expected
+        else ""
+    )
     lines = [
         f"Published numbers: {paper.citation}. Measured numbers: this harness.",
-        f"Missing overall: {missing} of {expected} grid runs have no finished record; "
-        f"{empty} of {rows} rows show '{render.MISSING}'.",
+        f"Missing overall: {grid_part}{empty} of {rows} rows show '{render.MISSING}'.",
         "Significance: " + render.SIGNIFICANCE_NOTE + ".",
     ]
     if any(m.synthetic for m in measured):
@@ -272,7 +295,8 @@ td.paper{color:#555;background:#fafafa} td.missing{color:#aaa} td.sig{font-weigh
 
 def _img(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
+    image = f'<img alt="{alt}" src="data:image/png;base64,{data}">'
+    return f"<figure>{image}<figcaption>{alt}</figcaption></figure>"
 
 
 def _html(paper: Paper, measured: list[TableResult], figures: dict) -> str:

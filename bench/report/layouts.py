@@ -3,9 +3,9 @@ published ones.
 
 Each row of a paper table selects the runs that reproduce it (by registry names; smoke twins map the
 paper's backbone/dataset to a stand-in, see ``[study] stand_in``), and each metric cell holds the
-per-seed values, their mean ± sample std and n, the published value, the difference from the row's
-baseline and whether that difference exceeds the seed noise (``stats.welch_p``). Numbers stay numeric;
-``render`` formats them.
+per-seed values, their mean ± sample std and n, the published value, the difference from the
+row's baseline and whether that difference exceeds the seed noise (``stats.welch_p``). Numbers
+stay numeric; ``render`` formats them.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class TableResult:
 
     @property
     def synthetic(self) -> bool:
-        """Whether any measured run used synthetic data (then the published column is not comparable)."""
+        """Whether any measured run used synthetic data (the published column is not comparable)."""
         return any(d in SYNTHETIC for d in self.datasets)
 
     @property

@@ -1,7 +1,7 @@
 """Published numbers: ``registry/papers/<key>.toml`` -> ``Paper`` with its tables and rows.
 
-A paper file has a ``[paper]`` table (key, title, citation, macs convention) and one ``[[table]]`` per
-printed table::
+A paper file has a ``[paper]`` table (key, title, citation, macs convention) and one
+``[[table]]`` per printed table::
 
     [[table]]
     id = "table10"                 # what a grid's `[study] table = ...` names
@@ -29,7 +29,8 @@ import registry
 from bench.errors import BenchError
 from registry.core import did_you_mean
 
-PAPERS = Path(list(registry.__path__)[0]) / "papers"  # __file__ is None under a stale editable install
+# registry.__file__ is None when a stale editable install makes it a namespace package
+PAPERS = Path(next(iter(registry.__path__))) / "papers"
 SELECTORS = (
     "backbone",
     "attention",

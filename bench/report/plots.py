@@ -9,15 +9,15 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers and CI
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
 
-from bench.report.layouts import METRICS, TableResult  # noqa: E402
+from bench.report.layouts import METRICS, TableResult
 
 
 def accuracy_per_config(frame: pd.DataFrame, path: Path) -> Path:
-    """Top-1 accuracy of each configuration: mean with a 95 % bootstrap CI bar and every seed as a dot."""
+    """Top-1 accuracy per configuration: mean, a 95 % bootstrap CI bar, every seed as a dot."""
     done = frame[frame["status"] == "done"]
     order = list(dict.fromkeys(done.sort_values(["backbone", "attention"])["label"]))
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(order) + 1.5))

@@ -182,8 +182,8 @@ def synthetic_banner(result: TableResult) -> str:
     """The warning shown above tables measured on synthetic data."""
     return (
         "SYNTHETIC DATA: measured on the synthetic `shapes` dataset with scaled-down models and "
-        "recipes, so the measured columns only exercise the layout; they are not comparable with the "
-        "published ones."
+        "recipes, so the measured columns only exercise the layout; they are not comparable with "
+        "the published ones."
     )
 
 

@@ -1,8 +1,9 @@
 """Seed statistics of a table cell: mean, sample std, n, and Welch's t-test against a baseline.
 
-A measured difference is flagged only when it is larger than the seed noise: Welch's unequal-variance
-two-sided t-test (``scipy.stats.ttest_ind(equal_var=False)``) on the per-seed values of the two rows,
-at ``ALPHA``. With fewer than two seeds on either side there is no test (``p = nan``, no flag).
+A measured difference is flagged only when it is larger than the seed noise: Welch's
+unequal-variance two-sided t-test (``scipy.stats.ttest_ind(equal_var=False)``) on the per-seed
+values of the two rows, at ``ALPHA``. With fewer than two seeds on either side there is no test
+(``p = nan``, no flag).
 """
 
 from __future__ import annotations

@@ -56,8 +56,9 @@ def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -
     lines = [
         f"# {study}",
         "",
-        f"Dataset `{first['dataset']}`, {int(first['epochs'])} epochs. Accuracy: top-1/top-5 on the "
-        "validation split at the last epoch (no model selection), in %, mean ± sample std over n seeds; "
+        f"Dataset `{first['dataset']}`, {int(first['epochs'])} epochs. Accuracy: top-1/top-5 on "
+        "the validation split at the last epoch (no model selection), in %, mean ± sample std over "
+        "n seeds; "
         "failed or diverged runs are left out of the means and counted under *not done*. "
         f"Params in millions. Trained on: {devices}.",
         "",
@@ -82,8 +83,8 @@ def write_reports(
 
     With ``paper``: that paper's tables, from ``study`` if given, else from the bundled grids that
     name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins have records).
-    Without: every study (or ``study``); a study whose grid names a paper is rendered as that paper's
-    layout, any other study as the summary table.
+    Without: every study (or ``study``); a study whose grid names a paper is rendered as that
+    paper's layout, any other study as the summary table.
     """
     from bench.report.document import source_of, write_paper_report
 

@@ -1,15 +1,16 @@
 """The backbone registry object and what every backbone file shares.
 
 A backbone is ``builder(num_classes: int, in_chans: int) -> nn.Module``. The built model carries
-``stage_names`` (SE-paper stage number -> attribute holding that stage's ``nn.Sequential`` of blocks),
-so a placement can find its slots without knowing the architecture. The registry metadata describes
-the same stages without building anything, so ``check_combination`` stays cheap at 224 px.
+``stage_names`` (SE-paper stage number -> attribute holding that stage's ``nn.Sequential`` of
+blocks), so a placement can find its slots without knowing the architecture. The registry
+metadata describes the same stages without building anything, so ``check_combination`` stays
+cheap at 224 px.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -18,8 +19,9 @@ from registry.core import Registry
 BACKBONES = Registry(
     "backbone",
     contract=(
-        "builder(num_classes: int, in_chans: int) -> nn.Module with a `stage_names` dict (stage number "
-        "-> attribute of an nn.Sequential of blocks). Meta: family ('cifar' | 'imagenet'), block, "
+        "builder(num_classes: int, in_chans: int) -> nn.Module with a `stage_names` dict "
+        "(stage number -> attribute of an nn.Sequential of blocks). Meta: family "
+        "('cifar' | 'imagenet'), block, "
         "default_image_size, stage_strides (stage -> output stride), placements (supported), "
         "rejected (placement -> reason), reference (where the parameter count comes from)."
     ),
@@ -74,9 +76,13 @@ def register_backbone(
     )
 
 
-def set_stages(model: nn.Module, names: list[str], first: int = 2) -> nn.Module:
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
+
+def set_stages(model: ModelT, names: list[str], first: int = 2) -> ModelT:
     """Record on ``model`` which attributes are its stages, numbered from ``first``."""
-    model.stage_names = {first + i: attr for i, attr in enumerate(names)}
+    # setattr: a plain dict attribute, not a submodule (nn.Module's typed __setattr__ would object)
+    setattr(model, "stage_names", {first + i: attr for i, attr in enumerate(names)})  # noqa: B010
     return model
 
 

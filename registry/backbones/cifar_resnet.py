@@ -1,5 +1,6 @@
-"""CIFAR ResNets: He et al., "Deep Residual Learning for Image Recognition", arXiv:1512.03385 (Sec. 4.2),
-and the pre-activation bottleneck of "Identity Mappings in Deep Residual Networks", arXiv:1603.05027.
+"""CIFAR ResNets: He et al., "Deep Residual Learning for Image Recognition", arXiv:1512.03385
+(Sec. 4.2), and the pre-activation bottleneck of "Identity Mappings in Deep Residual Networks",
+arXiv:1603.05027.
 
 Three stages of 16/32/64 channels on 32x32 inputs, a 3x3 stem, no max-pool.
 
@@ -7,11 +8,12 @@ Shortcut choice: the plain ResNets (``resnet20`` ... ``resnet110``) use option B
 projection where the shape changes, as in bearpaw/pytorch-classification, the code base whose
 ``preresnet`` reproduces the BAM paper's PreResNet-110 count (1.726M, arXiv:1807.06514 Table 3).
 ``preresnet110`` is that model. bearpaw names depth as 6n + 2 and switches to pre-activation
-*bottleneck* blocks from depth 44, so its "110" has n = 18 bottlenecks per stage: the same network as
-He et al.'s PreResNet-164 (depth 9n + 2, n = 18), registered as ``preresnet164``. Only this reading
-reproduces BAM's counts: 1,726,388 at 100 classes (1.726M), +SE 1.93M (Table 5), +BAM +0.007M. ``resnet20_cnntention`` is the ResNet-20 of
-"CNNtention" (arXiv:2412.11657): 16-channel stem, no max-pool, three stages and parameter-free
-identity shortcuts (option A: strided subsampling + zero channel padding).
+*bottleneck* blocks from depth 44, so its "110" has n = 18 bottlenecks per stage: the same network
+as He et al.'s PreResNet-164 (depth 9n + 2, n = 18), registered as ``preresnet164``. Only this
+reading reproduces BAM's counts: 1,726,388 at 100 classes (1.726M), +SE 1.93M (Table 5), +BAM
++0.007M. ``resnet20_cnntention`` is the ResNet-20 of "CNNtention" (arXiv:2412.11657): 16-channel
+stem, no max-pool, three stages and parameter-free identity shortcuts (option A: strided
+subsampling + zero channel padding), 0.27M parameters as in He et al.
 """
 
 from __future__ import annotations
@@ -56,8 +58,10 @@ class CifarBasicBlock(SlottedBlock):
         self.bn2 = nn.BatchNorm2d(c_out)
         self.act2 = nn.ReLU(inplace=True)
         if stride != 1 or c_in != c_out:
-            self.shortcut = conv_bn(c_in, c_out, 1, stride) if option == "B" else PadShortcut(
-                stride, c_out - c_in
+            self.shortcut = (
+                conv_bn(c_in, c_out, 1, stride)
+                if option == "B"
+                else PadShortcut(stride, c_out - c_in)
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,6 +109,8 @@ class CifarResNet(nn.Module):
         preact: add the final BN-ReLU a pre-activation network needs before pooling.
     """
 
+    stage_names: dict[int, str]
+
     def __init__(
         self,
         stages: list[nn.Sequential],
@@ -120,7 +126,9 @@ class CifarResNet(nn.Module):
         self.bn1 = nn.Identity() if preact else nn.BatchNorm2d(stem_width)
         self.act1 = nn.Identity() if preact else nn.ReLU(inplace=True)
         self.layer1, self.layer2, self.layer3 = stages
-        self.head_norm = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU()) if preact else nn.Identity()
+        self.head_norm = (
+            nn.Sequential(nn.BatchNorm2d(width), nn.ReLU()) if preact else nn.Identity()
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(width, num_classes)
         set_stages(self, ["layer1", "layer2", "layer3"])
@@ -137,15 +145,17 @@ def resnet_cifar(depth: int, num_classes: int, in_chans: int = 3, option: str = 
     n = (depth - 2) // 6
     stages, c_in = [], 16
     for i, width in enumerate((16, 32, 64)):
-        blocks = [CifarBasicBlock(c_in if j == 0 else width, width, 2 if i and not j else 1, option)
-                  for j in range(n)]
+        blocks = [
+            CifarBasicBlock(c_in if j == 0 else width, width, 2 if i and not j else 1, option)
+            for j in range(n)
+        ]
         stages.append(nn.Sequential(*blocks))
         c_in = width
     return CifarResNet(stages, 16, 64, num_classes, in_chans)
 
 
 def preresnet_cifar(n: int, num_classes: int, in_chans: int = 3) -> CifarResNet:
-    """Pre-activation bottleneck CIFAR ResNet with ``n`` blocks per stage (bearpaw ``preresnet``)."""
+    """Pre-activation bottleneck CIFAR ResNet, ``n`` blocks per stage (bearpaw ``preresnet``)."""
     stages, c_in = [], 16
     for i, planes in enumerate((16, 32, 64)):
         blocks = []
@@ -162,13 +172,18 @@ def _register() -> None:
         register_backbone(
             f"resnet{depth}",
             lambda num_classes, in_chans=3, d=depth: resnet_cifar(d, num_classes, in_chans),
-            family="cifar", block="basic", stage_strides=CIFAR_STRIDES, reference=ref,
+            family="cifar",
+            block="basic",
+            stage_strides=CIFAR_STRIDES,
+            reference=ref,
             description=f"CIFAR ResNet-{depth} (16/32/64, basic blocks, 1x1-conv shortcuts)",
         )
     register_backbone(
         "resnet20_cnntention",
         lambda num_classes, in_chans=3: resnet_cifar(20, num_classes, in_chans, option="A"),
-        family="cifar", block="basic", stage_strides=CIFAR_STRIDES,
+        family="cifar",
+        block="basic",
+        stage_strides=CIFAR_STRIDES,
         reference="CNNtention ResNet-20, arXiv:2412.11657 (option-A identity shortcuts, 0.27M)",
         description="CNNtention ResNet-20: 16-ch stem, no max-pool, 3 stages, identity shortcuts",
     )
@@ -176,7 +191,9 @@ def _register() -> None:
         register_backbone(
             name,
             lambda num_classes, in_chans=3: preresnet_cifar(18, num_classes, in_chans),
-            family="cifar", block="preact_bottleneck", stage_strides=CIFAR_STRIDES,
+            family="cifar",
+            block="preact_bottleneck",
+            stage_strides=CIFAR_STRIDES,
             reference="pre-act bottleneck (bearpaw preresnet); BAM Table 3: PreResNet-110 1.726M",
             description=f"CIFAR pre-act bottleneck ResNet, 18 blocks/stage ({naming} depth naming)",
         )

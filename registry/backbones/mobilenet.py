@@ -4,9 +4,10 @@ arXiv:1801.04381 (torchvision layout, 3.50M params).
 Stages are the groups of blocks at one resolution, numbered by output stride 2^s (stage 1 = 112 px
 ... stage 5 = 7 px at 224 px), which matches the ResNet numbering (conv2_x = stride 4 = stage 2).
 
-Placements. v1 (depthwise separable, no residuals): ``block`` after the pointwise conv + BN + ReLU (as
-SE after each separable block, SE Table 3: 4.2M -> 4.7M), ``after_3x3`` after the depthwise 3x3 + BN +
-ReLU, ``pre`` before the block; ``post`` and ``identity`` are rejected (no addition, no shortcut).
+Placements. v1 (depthwise separable, no residuals): ``block`` after the pointwise conv + BN +
+ReLU (SE after each separable block, SE Table 3: 4.2M -> 4.7M), ``after_3x3`` after the depthwise
+3x3 + BN + ReLU, ``pre`` before the block; ``post`` and ``identity`` are rejected (no addition,
+no shortcut).
 v2: ``block`` after the projection BN, before the addition (SE paper; triplet attention's
 MobileNetV2), ``after_3x3`` after the depthwise 3x3 + BN + ReLU6, ``pre`` before the expansion;
 ``post`` and ``identity`` exist only on blocks with a residual connection (stride 1, same width).
@@ -19,15 +20,27 @@ from torch import nn
 
 from registry.backbones.base import SlottedBlock, init_kaiming, register_backbone, set_stages
 
-V1_STAGES = [[(64, 1)], [(128, 2), (128, 1)], [(256, 2), (256, 1)], [(512, 2)] + [(512, 1)] * 5,
-             [(1024, 2), (1024, 1)]]
+V1_STAGES = [
+    [(64, 1)],
+    [(128, 2), (128, 1)],
+    [(256, 2), (256, 1)],
+    [(512, 2)] + [(512, 1)] * 5,
+    [(1024, 2), (1024, 1)],
+]
 # (expansion t, channels c, repeats n, stride s) per stage, from MobileNetV2 Table 2
-V2_STAGES = [[(1, 16, 1, 1)], [(6, 24, 2, 2)], [(6, 32, 3, 2)], [(6, 64, 4, 2), (6, 96, 3, 1)],
-             [(6, 160, 3, 2), (6, 320, 1, 1)]]
+V2_STAGES = [
+    [(1, 16, 1, 1)],
+    [(6, 24, 2, 2)],
+    [(6, 32, 3, 2)],
+    [(6, 64, 4, 2), (6, 96, 3, 1)],
+    [(6, 160, 3, 2), (6, 320, 1, 1)],
+]
 STRIDES = {1: 2, 2: 4, 3: 8, 4: 16, 5: 32}
 
 
-def conv_bn_act(c_in: int, c_out: int, kernel: int, stride: int, groups: int, act: type) -> nn.Sequential:
+def conv_bn_act(
+    c_in: int, c_out: int, kernel: int, stride: int, groups: int, act: type
+) -> nn.Sequential:
     """Conv (no bias) + BN + activation."""
     conv = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False)
     return nn.Sequential(conv, nn.BatchNorm2d(c_out), act(inplace=True))
@@ -47,7 +60,7 @@ class DepthwiseSeparable(SlottedBlock):
 
 
 class InvertedResidual(SlottedBlock):
-    """MobileNet v2 block: 1x1 expansion, depthwise 3x3, linear 1x1 projection (+ x when shapes match)."""
+    """MobileNet v2 block: 1x1 expansion, depthwise 3x3, linear 1x1 projection (+ x if it fits)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, expand: int) -> None:
         hidden = c_in * expand
@@ -66,8 +79,11 @@ class InvertedResidual(SlottedBlock):
 class MobileNet(nn.Module):
     """Stem conv, five stages (``stage1`` .. ``stage5``), optional head conv, pool, classifier."""
 
-    def __init__(self, stem: nn.Module, stages: list[nn.Sequential], head: nn.Module,
-                 classifier: nn.Module) -> None:
+    stage_names: dict[int, str]
+
+    def __init__(
+        self, stem: nn.Module, stages: list[nn.Sequential], head: nn.Module, classifier: nn.Module
+    ) -> None:
         super().__init__()
         self.stem = stem
         for i, stage in enumerate(stages, start=1):
@@ -110,14 +126,19 @@ def mobilenet_v2(num_classes: int, in_chans: int = 3) -> MobileNet:
         stages.append(nn.Sequential(*blocks))
     stem = conv_bn_act(in_chans, 32, 3, 2, 1, nn.ReLU6)
     head = conv_bn_act(320, 1280, 1, 1, 1, nn.ReLU6)
-    model = MobileNet(stem, stages, head, nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes)))
-    nn.init.normal_(model.classifier[1].weight, 0, 0.01)  # torchvision's classifier init
-    nn.init.zeros_(model.classifier[1].bias)
+    fc = nn.Linear(1280, num_classes)
+    model = MobileNet(stem, stages, head, nn.Sequential(nn.Dropout(0.2), fc))
+    nn.init.normal_(fc.weight, 0, 0.01)  # torchvision's classifier init
+    nn.init.zeros_(fc.bias)
     return model
 
 
 register_backbone(
-    "mobilenet_v1", mobilenet_v1, family="imagenet", block="depthwise", stage_strides=STRIDES,
+    "mobilenet_v1",
+    mobilenet_v1,
+    family="imagenet",
+    block="depthwise",
+    stage_strides=STRIDES,
     reference="Howard et al. MobileNet 1.0-224 (4.23M, CBAM Table 5)",
     description="MobileNet v1 (width 1.0)",
     rejected={
@@ -126,7 +147,12 @@ register_backbone(
     },
 )
 register_backbone(
-    "mobilenetv2", mobilenet_v2, family="imagenet", block="inverted_residual", stage_strides=STRIDES,
-    reference="torchvision mobilenet_v2 (3.50M)", description="MobileNet v2 (width 1.0)",
+    "mobilenetv2",
+    mobilenet_v2,
+    family="imagenet",
+    block="inverted_residual",
+    stage_strides=STRIDES,
+    reference="torchvision mobilenet_v2 (3.50M)",
+    description="MobileNet v2 (width 1.0)",
     no_shortcut_stages=(1,),
 )

@@ -1,16 +1,17 @@
-"""ImageNet-layout ResNets built on timm's ``ResNet``: He et al., arXiv:1512.03385; ResNeXt, Xie et al.,
-arXiv:1611.05431; the WideResNet-18 of CBAM (Woo et al., arXiv:1807.06521, Table 4).
+"""ImageNet-layout ResNets built on timm's ``ResNet``: He et al., arXiv:1512.03385; ResNeXt, Xie
+et al., arXiv:1611.05431; the WideResNet-18 of CBAM (Woo et al., arXiv:1807.06521, Table 4).
 
 Default layout (timm/torchvision, "v1.5"): a bottleneck's stride sits on its 3x3 conv. The ``_v1``
 names move it to the first 1x1 conv, the layout the SE/CBAM/BAM papers count FLOPs on: same
 parameters, fewer MACs. The ``_cifar`` names are the BAM paper's CIFAR-100 ResNets
-(arXiv:1807.06514, Table 3; Jongchan/attention-module ``ResidualNet('CIFAR100', ...)``): the same four
-stages after a 3x3 stride-1 stem and no max-pool.
+(arXiv:1807.06514, Table 3; Jongchan/attention-module ``ResidualNet('CIFAR100', ...)``): the same
+four stages after a 3x3 stride-1 stem and no max-pool.
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Any, cast
 
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet
 from torch import nn
@@ -22,7 +23,13 @@ from registry.backbones.base import (
     set_stages,
 )
 
-LAYERS = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
+LAYERS = {
+    18: [2, 2, 2, 2],
+    34: [3, 4, 6, 3],
+    50: [3, 4, 6, 3],
+    101: [3, 4, 23, 3],
+    152: [3, 8, 36, 3],
+}
 STAGES = ["layer1", "layer2", "layer3", "layer4"]
 
 
@@ -36,10 +43,11 @@ def stride_on_first_1x1(model: ResNet) -> ResNet:
 
 def cifar_stem(model: ResNet, in_chans: int) -> ResNet:
     """Replace the 7x7/2 stem and max-pool by a 3x3 stride-1 conv (32 px inputs)."""
-    width = model.conv1.out_channels
-    model.conv1 = nn.Conv2d(in_chans, width, 3, 1, 1, bias=False)
-    nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
-    model.maxpool = nn.Identity()
+    stem = nn.Conv2d(in_chans, cast(nn.BatchNorm2d, model.bn1).num_features, 3, 1, 1, bias=False)
+    nn.init.kaiming_normal_(stem.weight, mode="fan_out", nonlinearity="relu")
+    # setattr: timm annotates these attributes with their default types
+    setattr(model, "conv1", stem)  # noqa: B010
+    setattr(model, "maxpool", nn.Identity())  # noqa: B010
     return model
 
 
@@ -65,11 +73,16 @@ def timm_resnet(
         cardinality: groups of the 3x3 conv (ResNeXt).
         base_width: per-group width of the 3x3 conv (ResNeXt).
     """
-    block = BasicBlock if depth < 50 else Bottleneck
+    block: Any = BasicBlock if depth < 50 else Bottleneck  # timm annotates a class as an instance
     channels = tuple(int(c * widen) for c in (64, 128, 256, 512))
     model = ResNet(
-        block, LAYERS[depth], num_classes=num_classes, in_chans=in_chans, channels=channels,
-        cardinality=cardinality, base_width=base_width,
+        block,
+        tuple(LAYERS[depth]),
+        num_classes=num_classes,
+        in_chans=in_chans,
+        channels=channels,
+        cardinality=cardinality,
+        base_width=base_width,
     )
     if layout == "v1":
         stride_on_first_1x1(model)
@@ -78,7 +91,7 @@ def timm_resnet(
     return set_stages(model, STAGES)
 
 
-def _register_one(name: str, depth: int, description: str, layout: str = "v1.5", **kw: float) -> None:
+def _register_one(name: str, depth: int, description: str, layout: str = "v1.5", **kw: Any) -> None:
     basic = depth < 50
     register_backbone(
         name,
@@ -98,7 +111,9 @@ def _register() -> None:
         _register_one(f"resnet{depth}_v1", depth, f"ResNet-{depth}, stride on the first 1x1", "v1")
     for depth in (18, 50, 101):
         _register_one(
-            f"resnet{depth}_cifar", depth, f"ResNet-{depth} with a 3x3 stride-1 stem (BAM CIFAR)",
+            f"resnet{depth}_cifar",
+            depth,
+            f"ResNet-{depth} with a 3x3 stride-1 stem (BAM CIFAR)",
             "cifar",
         )
     for depth in (50, 101):

@@ -18,7 +18,7 @@ from registry.backbones.cifar_resnet import CifarResNet
 
 
 class ResNeXtBottleneck(SlottedBlock):
-    """Post-activation 1x1 / grouped 3x3 / 1x1 bottleneck; ``after_3x3`` is after the 3x3 + BN + ReLU."""
+    """Post-activation 1x1 / grouped 3x3 / 1x1 bottleneck; ``after_3x3`` follows 3x3 + BN + ReLU."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, cardinality: int, width: int) -> None:
         super().__init__(c_in, width, c_out)
@@ -39,13 +39,19 @@ class ResNeXtBottleneck(SlottedBlock):
         return self.attn_post(self.act(out + self.shortcut(x)))
 
 
-def resnext29(cardinality: int, base_width: int, num_classes: int, in_chans: int = 3) -> CifarResNet:
+def resnext29(
+    cardinality: int, base_width: int, num_classes: int, in_chans: int = 3
+) -> CifarResNet:
     """ResNeXt-29 (``cardinality`` x ``base_width``d) for 32 px inputs."""
     stages, c_in = [], 64
     for i, c_out in enumerate((256, 512, 1024)):
         width = cardinality * base_width * 2**i
-        blocks = [ResNeXtBottleneck(c_in if j == 0 else c_out, c_out, 2 if i and not j else 1,
-                                    cardinality, width) for j in range(3)]
+        blocks = [
+            ResNeXtBottleneck(
+                c_in if j == 0 else c_out, c_out, 2 if i and not j else 1, cardinality, width
+            )
+            for j in range(3)
+        ]
         stages.append(nn.Sequential(*blocks))
         c_in = c_out
     return CifarResNet(stages, 64, 1024, num_classes, in_chans)
@@ -55,7 +61,9 @@ for _card in (8, 16):
     register_backbone(
         f"resnext29_{_card}x64d",
         lambda num_classes, in_chans=3, c=_card: resnext29(c, 64, num_classes, in_chans),
-        family="cifar", block="bottleneck", stage_strides=CIFAR_STRIDES,
+        family="cifar",
+        block="bottleneck",
+        stage_strides=CIFAR_STRIDES,
         reference="Xie et al. ResNeXt-29 (bearpaw resnext layer shapes)",
         description=f"ResNeXt-29 {_card}x64d (CIFAR)",
     )

@@ -2,10 +2,11 @@
 (``vgg16_bn``, 138.37M parameters at 1000 classes).
 
 A "block" is one conv 3x3 + BN + ReLU; a stage is one group of convs at a resolution (conv1_x ..
-conv5_x = stages 1..5), each followed by a max-pool. ``block`` puts a module after the non-linearity
-following each conv, as the SE paper does for SE-VGG-16 (arXiv:1709.01507, Sec. 5.1); ``pre`` puts it
-before each conv; ``stage`` after a conv group, before its pool. ``after_3x3`` would be the same slot
-as ``block`` and ``post`` / ``identity`` need a residual connection, so they are rejected.
+conv5_x = stages 1..5), each followed by a max-pool. ``block`` puts a module after the
+non-linearity following each conv, as the SE paper does for SE-VGG-16 (arXiv:1709.01507, Sec. 5.1);
+``pre`` puts it before each conv; ``stage`` after a conv group, before its pool. ``after_3x3`` would
+be the same slot as ``block`` and ``post`` / ``identity`` need a residual connection, so they are
+rejected.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class ConvUnit(SlottedBlock):
 
 
 class VGG(nn.Module):
-    """Five conv groups ``stage1`` .. ``stage5`` with max-pools, 7x7 adaptive pool, 3-layer classifier."""
+    """Conv groups ``stage1`` .. ``stage5`` with max-pools, 7x7 average pool, 3-layer classifier."""
+
+    stage_names: dict[int, str]
 
     def __init__(self, num_classes: int, in_chans: int = 3) -> None:
         super().__init__()
@@ -46,8 +49,12 @@ class VGG(nn.Module):
         self.pool = nn.MaxPool2d(2)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 49, 4096), nn.ReLU(True), nn.Dropout(),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(512 * 49, 4096),
+            nn.ReLU(True),
+            nn.Dropout(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(True),
+            nn.Dropout(),
             nn.Linear(4096, num_classes),
         )
         set_stages(self, [f"stage{i}" for i in range(1, 6)], first=1)
@@ -58,7 +65,8 @@ class VGG(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
@@ -70,11 +78,16 @@ class VGG(nn.Module):
 
 
 register_backbone(
-    "vgg16_bn", VGG, family="imagenet", block="vgg",
+    "vgg16_bn",
+    VGG,
+    family="imagenet",
+    block="vgg",
     stage_strides={1: 1, 2: 2, 3: 4, 4: 8, 5: 16},
-    reference="torchvision vgg16_bn (138.37M)", description="VGG-16 with BatchNorm",
+    reference="torchvision vgg16_bn (138.37M)",
+    description="VGG-16 with BatchNorm",
     rejected={
-        "after_3x3": "each VGG layer is one 3x3 conv + BN + ReLU, so this is the 'block' slot; use 'block'",
+        "after_3x3": "each VGG layer is one 3x3 conv + BN + ReLU, so this is the 'block' slot; "
+        "use 'block'",
         "post": "VGG has no residual addition; use 'block' (after each conv's ReLU)",
         "identity": "VGG has no shortcut; use 'block' or 'pre'",
     },

@@ -1,9 +1,11 @@
 """Wide ResNets for CIFAR: Zagoruyko & Komodakis, "Wide Residual Networks", arXiv:1605.07146.
 
 WRN-d-k: a 3x3 16-channel stem, three stages of (d - 4) / 6 pre-activation basic blocks of
-16k / 32k / 64k channels, BN-ReLU, pool, fc. The shortcut is a bare 1x1 conv where the shape changes,
-fed with the block's pre-activated input, as in the reference code (szagoruyko/wide-residual-networks,
-xternalz/WideResNet-pytorch). WRN-28-10 has 36.5M parameters; the BAM paper (arXiv:1807.06514,
+16k / 32k / 64k channels, BN-ReLU, pool, fc. The shortcut is a bare 1x1 conv where the shape
+changes, fed with the block's pre-activated input, as in the reference code
+(szagoruyko/wide-residual-networks, xternalz/WideResNet-pytorch). In those projection blocks the
+pre-activation is shared by both paths, so ``pre`` precedes the shortcut too. WRN-28-10 has
+36.5M parameters; the BAM paper (arXiv:1807.06514,
 Table 3) counts WRN-28-8 23.40M and WRN-28-10 36.54M at 100 classes.
 """
 
@@ -43,8 +45,10 @@ def wide_resnet(depth: int, widen: int, num_classes: int, in_chans: int = 3) -> 
     n = (depth - 4) // 6
     stages, c_in = [], 16
     for i, width in enumerate((16 * widen, 32 * widen, 64 * widen)):
-        blocks = [WideBasicBlock(c_in if j == 0 else width, width, 2 if i and not j else 1)
-                  for j in range(n)]
+        blocks = [
+            WideBasicBlock(c_in if j == 0 else width, width, 2 if i and not j else 1)
+            for j in range(n)
+        ]
         stages.append(nn.Sequential(*blocks))
         c_in = width
     return CifarResNet(stages, 16, 64 * widen, num_classes, in_chans, preact=True)
@@ -53,8 +57,12 @@ def wide_resnet(depth: int, widen: int, num_classes: int, in_chans: int = 3) -> 
 for _depth, _widen in ((16, 8), (28, 8), (28, 10)):
     register_backbone(
         f"wrn{_depth}_{_widen}",
-        lambda num_classes, in_chans=3, d=_depth, k=_widen: wide_resnet(d, k, num_classes, in_chans),
-        family="cifar", block="basic", stage_strides=CIFAR_STRIDES,
+        lambda num_classes, in_chans=3, d=_depth, k=_widen: wide_resnet(
+            d, k, num_classes, in_chans
+        ),
+        family="cifar",
+        block="basic",
+        stage_strides=CIFAR_STRIDES,
         reference="Zagoruyko & Komodakis WRN (pre-act basic blocks)",
         description=f"Wide ResNet {_depth}-{_widen} (CIFAR)",
     )

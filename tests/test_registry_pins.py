@@ -1,0 +1,138 @@
+"""Parameter counts pinned to the published ones (SE arXiv:1709.01507, CBAM arXiv:1807.06521,
+BAM arXiv:1807.06514, triplet arXiv:2010.03045) within 0.5 %, plus exact counts of small configs.
+
+Models are built on the meta device: counting needs shapes only, so even ResNet-152 and VGG-16 cost
+milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+import torchvision
+
+from registry import attention_modules, build_model
+
+
+def count(backbone: str, attention: str = "none", num_classes: int = 1000, **kw: Any) -> int:
+    with torch.device("meta"):
+        model = build_model(backbone, attention, num_classes=num_classes, **kw)
+    return sum(p.numel() for p in model.parameters())
+
+
+# (backbone, attention, kwargs, num_classes, published millions, source)
+PUBLISHED: list[tuple[str, str, dict[str, Any], int, float, str]] = [
+    ("resnet18", "none", {}, 1000, 11.69, "CBAM T4"),
+    ("resnet18", "se", {}, 1000, 11.78, "CBAM T4"),
+    ("resnet18", "cbam", {}, 1000, 11.78, "CBAM T4"),
+    ("resnet18", "bam", {}, 1000, 11.71, "BAM T3b"),
+    ("resnet34", "none", {}, 1000, 21.80, "CBAM T4"),
+    ("resnet34", "se", {}, 1000, 21.96, "CBAM T4"),
+    ("resnet50", "none", {}, 1000, 25.56, "CBAM T4"),
+    ("resnet50", "se", {}, 1000, 28.09, "CBAM T4"),
+    ("resnet50", "cbam", {}, 1000, 28.09, "CBAM T4"),
+    ("resnet50", "bam", {}, 1000, 25.92, "BAM T3b"),
+    ("resnet50", "triplet", {}, 1000, 25.56, "triplet README"),
+    ("resnet50_v1", "none", {}, 1000, 25.56, "SE T10 (v1 layout, same params)"),
+    ("resnet101", "none", {}, 1000, 44.55, "CBAM T4"),
+    ("resnet101", "se", {}, 1000, 49.33, "CBAM T4"),
+    ("resnet101", "bam", {}, 1000, 44.91, "BAM T3b"),
+    ("resnet50", "se", {"reduction": 2}, 1000, 45.7, "SE T10"),
+    ("resnet50", "se", {"reduction": 4}, 1000, 35.7, "SE T10"),
+    ("resnet50", "se", {"reduction": 8}, 1000, 30.7, "SE T10"),
+    ("resnet50", "se", {"reduction": 32}, 1000, 26.9, "SE T10"),
+    ("resnet50", "se", {"stages": [4]}, 1000, 26.4, "SE T13"),
+    ("resnet50", "se", {"placement": "after_3x3"}, 1000, 25.8, "SE T15"),
+    ("resnext50_32x4d", "none", {}, 1000, 25.03, "CBAM T4"),
+    ("resnext50_32x4d", "se", {}, 1000, 27.56, "CBAM T4"),
+    ("resnext101_32x4d", "none", {}, 1000, 44.18, "CBAM T4"),
+    ("wide_resnet18_1.5", "none", {}, 1000, 25.88, "CBAM T4"),
+    ("wide_resnet18_2.0", "none", {}, 1000, 45.62, "CBAM T4"),
+    ("mobilenet_v1", "none", {}, 1000, 4.23, "CBAM T5"),
+    ("resnet50_cifar", "none", {}, 100, 23.71, "BAM T3a"),
+    ("resnet50_cifar", "bam", {}, 100, 24.07, "BAM T3a"),
+    ("resnet50_cifar", "se", {}, 100, 26.24, "BAM T5"),
+    ("resnet101_cifar", "none", {}, 100, 42.70, "BAM T3a"),
+    ("wrn28_8", "none", {}, 100, 23.40, "BAM T3a"),
+    ("wrn28_8", "bam", {}, 100, 23.42, "BAM T3a"),
+    ("wrn28_10", "none", {}, 100, 36.54, "BAM T3a"),
+    ("resnext29_8x64d", "none", {}, 100, 34.52, "BAM T3a"),
+    ("resnext29_8x64d", "bam", {}, 100, 34.61, "BAM T3a"),
+    ("resnext29_16x64d", "none", {}, 100, 68.25, "BAM T3a"),
+    ("preresnet110", "none", {}, 100, 1.73, "BAM T3a/T5"),
+    ("preresnet110", "se", {}, 100, 1.93, "BAM T5"),
+]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "attention", "kw", "num_classes", "millions", "source"),
+    PUBLISHED,
+    ids=[f"{b}-{a}-{'-'.join(f'{k}{v}' for k, v in kw.items())}" for b, a, kw, *_ in PUBLISHED],
+)
+def test_published_param_counts(
+    backbone: str, attention: str, kw: dict, num_classes: int, millions: float, source: str
+) -> None:
+    measured = count(backbone, attention, num_classes, **kw) / 1e6
+    assert measured == pytest.approx(millions, rel=0.005), f"{source}: {measured:.3f}M"
+
+
+# Exact counts: the reference implementations' totals (torchvision/timm, He et al., bearpaw).
+EXACT: list[tuple[str, str, dict[str, Any], int, int]] = [
+    ("resnet20", "none", {}, 10, 272_474),  # option-B shortcuts (+2,752 over option A)
+    ("resnet20", "se", {"reduction": 16}, 10, 274_847),  # + 3 x (49 + 162 + 580)
+    ("resnet20_cnntention", "none", {}, 10, 269_722),  # He et al.'s 0.27M, option A
+    ("resnet110", "none", {}, 10, 1_730_714),
+    ("preresnet110", "none", {}, 100, 1_726_388),  # BAM Table 3: 1.726M
+    ("resnet18", "none", {}, 1000, 11_689_512),
+    ("resnet50", "none", {}, 1000, 25_557_032),
+    ("resnet50_cifar", "none", {}, 100, 23_705_252),  # BAM's 23.705M
+    ("mobilenetv2", "none", {}, 1000, 3_504_872),
+    ("vgg16_bn", "none", {}, 1000, 138_365_992),
+]
+
+
+@pytest.mark.parametrize(("backbone", "attention", "kw", "num_classes", "expected"), EXACT)
+def test_exact_param_counts(
+    backbone: str, attention: str, kw: dict, num_classes: int, expected: int
+) -> None:
+    assert count(backbone, attention, num_classes, **kw) == expected
+
+
+def test_attention_share_is_the_difference() -> None:
+    """``attention_modules`` finds every inserted parameter (SE-ResNet-20: 9 modules, 2,373)."""
+    with torch.device("meta"):
+        model = build_model("resnet20", "se", num_classes=10, reduction=16)
+    modules = attention_modules(model)
+    assert len(modules) == 9
+    assert sum(p.numel() for _, m in modules for p in m.parameters()) == 274_847 - 272_474
+
+
+TORCHVISION = [
+    ("resnet18", "resnet18"),
+    ("resnet34", "resnet34"),
+    ("resnet50", "resnet50"),
+    ("resnet101", "resnet101"),
+    ("resnet152", "resnet152"),
+    ("resnet50_v1", "resnet50"),
+    ("resnet101_v1", "resnet101"),
+    ("resnet152_v1", "resnet152"),
+    ("resnext50_32x4d", "resnext50_32x4d"),
+    ("mobilenetv2", "mobilenet_v2"),
+    ("vgg16_bn", "vgg16_bn"),
+]
+
+
+@pytest.mark.parametrize(("backbone", "reference"), TORCHVISION)
+def test_same_count_as_torchvision(backbone: str, reference: str) -> None:
+    """The ImageNet backbones have torchvision's parameter count, at any number of classes."""
+    with torch.device("meta"):
+        ref = getattr(torchvision.models, reference)(num_classes=10)
+    assert count(backbone, num_classes=10) == sum(p.numel() for p in ref.parameters())
+
+
+@pytest.mark.parametrize("depth", [18, 50, 101])
+def test_cifar_stem_difference(depth: int) -> None:
+    """``resnetN_cifar`` = ``resnetN`` with a 3x3 instead of a 7x7 stem conv (BAM's CIFAR nets)."""
+    assert count(f"resnet{depth}") - count(f"resnet{depth}_cifar") == (49 - 9) * 3 * 64

@@ -1,0 +1,79 @@
+"""The html report is one self-contained file; headless Chromium renders it with its plots."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.report.document import write_paper_report
+from tests.conftest import golden_record, write_golden
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def html_report(tmp_path) -> Path:
+    records = []
+    for seed in (0, 1):
+        curves = [
+            {"epoch": e, "train_top1_pct": 40.0 + 10 * e + seed, "val_top1_pct": 35.0 + 9 * e}
+            for e in (1, 2, 3)
+        ]
+        for attention, acc in (("none", 60.0), ("se", 70.0), ("cbam", 72.0)):
+            records.append(
+                golden_record(
+                    "h",
+                    attention,
+                    seed,
+                    acc + seed,
+                    backbone="resnet50_cifar",
+                    dataset="cifar10",
+                    train={"lr": 0.001},
+                    extra={"curves": curves, "gmacs_paper": 1.3},
+                )
+            )
+    write_golden(tmp_path / "results", records)
+    written = write_paper_report(
+        tmp_path / "results", tmp_path / "reports", "seed000", "html", studies=["h"]
+    )
+    return written[0]
+
+
+def test_html_is_self_contained(html_report):
+    text = html_report.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    assert len(re.findall(r'src="data:image/png;base64,', text)) >= 1  # plots embedded
+    assert not re.search(r'src="(?!data:)', text)  # no external files
+    assert "75.85" in text and "—" in text  # a published cell and the missing SE-Adam row
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian `chromium` is not installed (apt-get install -y chromium)"
+)
+def test_html_renders_in_headless_chromium(html_report, tmp_path):
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1400,2400",
+            html_report.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG"
+    # a rendered page with tables and plots is far from blank: many distinct colours
+    from PIL import Image
+
+    image = Image.open(shot).convert("RGB").resize((280, 480))
+    assert len(image.getcolors(maxcolors=1 << 20)) > 50
