@@ -151,7 +151,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not todo.todo:
         return 0
     device = pick_device(args.device)
-    executor = args.executor if args.executor != "auto" else ("process" if device.type == "cuda" else "inline")
+    executor = args.executor
+    if executor == "auto":  # one process on a CPU; isolated, packed runs on a GPU box
+        executor = "process" if device.type == "cuda" else "inline"
     console.print(f"device: {device}; executor: {executor}")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops like Ctrl-C: finished records stay
     if executor == "inline":
@@ -165,7 +167,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         from bench.execute.ray import run_ray
 
-        outcome = run_ray(todo.todo, results, console, address=args.address, gpus_per_run=args.gpus_per_run)
+        outcome = run_ray(
+            todo.todo, results, console, address=args.address, gpus_per_run=args.gpus_per_run
+        )
     console.print(f"{counts_line(outcome)}; records in {results / grid.study.name}")
     failures = failure_table(outcome, todo.todo, results)
     if failures is None:
@@ -257,10 +261,14 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "inline", "process", "ray"),
         help="auto (default): inline on CPU, process on GPU; see docs/scaling.md",
     )
-    p.add_argument("--workers", type=int, default=None, help="process: concurrent runs (default: GPUs x --per-gpu, or 1)")
-    p.add_argument("--per-gpu", type=int, default=1, help="process: runs packed on each GPU (default 1)")
-    p.add_argument("--address", default=None, help="ray: auto | HOST:PORT (default: start a local Ray)")
-    p.add_argument("--gpus-per-run", type=float, default=None, help="ray: GPU fraction per run (default: 1 if the cluster has GPUs)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="process: concurrent runs (GPUs x --per-gpu, or 1)"
+    )
+    p.add_argument("--per-gpu", type=int, default=1, help="process: runs sharing one GPU (1)")
+    p.add_argument("--address", default=None, help="ray: auto | HOST:PORT (default: local Ray)")
+    p.add_argument(
+        "--gpus-per-run", type=float, default=None, help="ray: GPUs per run, e.g. 0.25 (1 with GPUs)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("cam", help="Grad-CAM grid figure of a study (from stored records)")

@@ -2,8 +2,8 @@
 
 Subprocess and Ray workers load them through the plugin hook (``BENCH_PLUGINS=tests.fault_plugins``,
 which registers them on import). In the pytest process they are registered only for the tests that
-use ``registered()`` and removed afterwards, so that tests iterating over the whole
-registry never meet a module that kills its process. Each module is the identity until it fails.
+use ``registered()`` and removed afterwards, so that tests iterating over the whole registry never
+meet a module that kills its process. Each module is the identity until it fails.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class RaiseAtEpoch2(_Fault):
 
 
 class OomAbove16(_Fault):
-    """Raises torch.cuda.OutOfMemoryError for training batches of more than 16 images (any device)."""
+    """Raises torch.cuda.OutOfMemoryError on training batches of more than 16 images."""
 
     def fail(self, x: torch.Tensor) -> None:
         if self.training and x.shape[0] > 16:

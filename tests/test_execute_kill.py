@@ -1,4 +1,4 @@
-"""A driver stopped at any moment (SIGTERM, SIGKILL) loses nothing, and a restart recomputes nothing."""
+"""A driver stopped at any moment (SIGTERM, SIGKILL) loses nothing; a restart recomputes nothing."""
 
 from __future__ import annotations
 

@@ -63,6 +63,22 @@ PUBLISHED: list[tuple[str, str, dict[str, Any], int, float, str]] = [
     ("resnext29_16x64d", "none", {}, 100, 68.25, "BAM T3a"),
     ("preresnet110", "none", {}, 100, 1.73, "BAM T3a/T5"),
     ("preresnet110", "se", {}, 100, 1.93, "BAM T5"),
+    ("preresnet110", "bam", {}, 100, 1.733, "BAM T3a"),
+    ("resnet18", "triplet", {}, 1000, 11.69, "triplet README"),
+    ("wide_resnet18_1.5", "se", {}, 1000, 26.07, "CBAM T4"),
+    ("wide_resnet18_1.5", "bam", {}, 1000, 25.93, "BAM T3b"),
+    ("wide_resnet18_2.0", "se", {}, 1000, 45.97, "CBAM T4"),
+    ("wide_resnet18_2.0", "bam", {}, 1000, 45.71, "BAM T3b"),
+    ("resnext50_32x4d", "bam", {}, 1000, 25.39, "BAM T3b"),
+    ("resnext101_32x4d", "se", {}, 1000, 48.96, "CBAM T4"),
+    ("resnet101_cifar", "bam", {}, 100, 43.06, "BAM T3a"),
+    ("wrn28_8", "se", {}, 100, 23.58, "BAM T5"),
+    ("wrn28_10", "bam", {}, 100, 36.57, "BAM T3a"),
+    ("resnext29_16x64d", "se", {}, 100, 68.81, "BAM T5"),
+    ("resnext29_16x64d", "bam", {}, 100, 68.34, "BAM T3a"),
+    ("mobilenet_v1", "se", {}, 1000, 4.7, "SE T3"),
+    ("mobilenet_v1", "bam", {}, 1000, 4.32, "BAM T3b"),
+    ("mobilenetv2", "triplet", {}, 1000, 3.51, "triplet README"),
 ]
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import registry
 from bench.report import render
-from bench.report.document import Source, measure_tables, write_paper_report
+from bench.report.document import Source, grid_sources, measure_tables, write_paper_report
 from bench.report.layouts import METRICS, _defaults, baseline_of
 from bench.report.papers import PaperTable, Row, load_paper, paper_names
 from bench.report.stats import welch_p
@@ -276,3 +276,16 @@ def test_every_format(golden, tmp_path, fmt):
         assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     if fmt == "html":
         assert "data:image/png;base64," in text and "<table>" in text
+
+
+def test_every_grid_names_a_known_table_and_has_a_smoke_twin():
+    sources = [s for s in grid_sources() if s.paper]
+    assert sources, "the bundled grids reproduce paper tables"
+    for source in sources:
+        load_paper(source.paper).table(source.table)  # raises on an unknown paper or table
+        if source.synthetic:
+            assert source.grid.stem.endswith("-smoke") and source.stand_in
+        else:
+            assert source.grid.with_name(f"{source.grid.stem}-smoke.toml").is_file()
+    covered = {(s.paper, s.table) for s in sources}
+    assert covered == set(TABLES) - {("triplet", "imagenet")}  # every layout has a grid

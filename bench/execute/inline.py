@@ -1,4 +1,4 @@
-"""The inline executor: the runs of a grid one after another in this process, with a progress bar."""
+"""The inline executor: the runs of a grid one after another in this process, progress bars."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """One lock per run id, so two ``bench run`` processes on the same study never train the same cell.
 
-The lock is an ``fcntl.flock`` on ``<results>/<study>/.locks/<run_id>.lock``, taken without blocking:
-a run whose lock is held is skipped with "running elsewhere". The operating system drops the lock when
-the last process holding the file closes it or dies, so a driver killed with SIGKILL leaves no stale
-lock behind. A subprocess worker inherits the driver's descriptor, which keeps the run locked for as
-long as either of them is alive.
+The lock is an ``fcntl.flock`` on ``<results>/<study>/.locks/<run_id>.lock``, taken without
+blocking: a run whose lock is held is skipped with "running elsewhere". The operating system drops
+the lock when the last process holding the file closes it or dies, so a driver killed with SIGKILL
+leaves no stale lock behind. A subprocess worker inherits the driver's descriptor, which keeps the
+run locked for as long as either of them is alive.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Out-of-memory backoff: retry a run with half the batch when the grid allows it.
 
-With ``[train] oom_backoff = true`` a run that raises ``torch.cuda.OutOfMemoryError`` is retried with
-half the batch, down to 1 image. The record keeps the grid's spec and run id (the cell that was asked
-for) and says what actually ran: ``batch_size_used`` and ``oom_retries``. The learning rate is not
-rescaled: a halved batch is a different recipe, which is why the record names it.
+With ``[train] oom_backoff = true`` a run that raises ``torch.cuda.OutOfMemoryError`` is retried
+with half the batch, down to 1 image. The record keeps the grid's spec and run id (the cell that was
+asked for) and says what actually ran: ``batch_size_used`` and ``oom_retries``. The learning rate is
+not rescaled: a halved batch is a different recipe, which is why the record names it.
 """
 
 from __future__ import annotations

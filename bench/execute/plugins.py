@@ -1,7 +1,8 @@
 """``BENCH_PLUGINS``: user modules that register extra attention modules or backbones.
 
 Set ``BENCH_PLUGINS`` to a comma-separated list of importable module names, e.g.
-``BENCH_PLUGINS=mylab.attention``. Each module is imported once, before a grid is read, by the driver
+``BENCH_PLUGINS=mylab.attention``. Each module is imported once, before a grid is read, by the
+driver
 and by every worker (subprocess or Ray task), so whatever it registers can be named in a grid::
 
     # mylab/attention.py
@@ -10,8 +11,8 @@ and by every worker (subprocess or Ray task), so whatever it registers can be na
     @ATTENTIONS.register("my_gate", default_placement="block", spatial=False)
     class MyGate(nn.Module): ...
 
-The variable is inherited by subprocess workers and forwarded to Ray tasks; the module itself must be
-importable there (installed, or on ``PYTHONPATH``).
+The variable is inherited by subprocess workers and forwarded to Ray tasks; the module itself must
+be importable there (installed, or on ``PYTHONPATH``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The process executor: every run in its own subprocess, GPUs shared round-robin.
 
 ``run_processes`` keeps up to ``workers`` subprocesses (``python -m bench.execute.worker``) going. A
-run that crashes its process (CUDA error, segfault, the kernel's out-of-memory killer) ends only that
-run: the driver records it as ``failed`` with the exit signal and the worker's last output. On a GPU
-box each worker sees one GPU through ``CUDA_VISIBLE_DEVICES``; ``per_gpu`` runs share a GPU, because a
-CIFAR-sized model leaves a large GPU mostly idle.
+run that crashes its process (CUDA error, segfault, the kernel's out-of-memory killer) ends only
+that run: the driver records it as ``failed`` with the exit signal and the worker's last output. On
+a GPU box each worker sees one GPU through ``CUDA_VISIBLE_DEVICES``; ``per_gpu`` runs share a GPU,
+because a CIFAR-sized model leaves a large GPU mostly idle.
 
-Plain ``subprocess`` rather than ``ProcessPoolExecutor``: a killed pool worker breaks the whole pool,
-and a pool cannot give each task its own ``CUDA_VISIBLE_DEVICES``.
+Plain ``subprocess`` rather than ``ProcessPoolExecutor``: a killed pool worker breaks the whole
+pool, and a pool cannot give each task its own ``CUDA_VISIBLE_DEVICES``.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class WorkerDied(RuntimeError):
 def visible_gpus(device: torch.device, env: dict[str, str] | None = None) -> list[str]:
     """The GPU ids a driver on ``device`` may hand out, as ``CUDA_VISIBLE_DEVICES`` entries.
 
-    Honours the driver's own ``CUDA_VISIBLE_DEVICES`` (ids or UUIDs); ``cuda:N`` keeps only the N-th.
+    Honours the driver's ``CUDA_VISIBLE_DEVICES`` (ids or UUIDs); ``cuda:N`` keeps only the N-th.
     """
     if device.type != "cuda":
         return []
@@ -69,8 +69,8 @@ def visible_gpus(device: torch.device, env: dict[str, str] | None = None) -> lis
 class GpuSlots:
     """Round-robin GPU assignment with at most ``per_gpu`` concurrent runs on each GPU.
 
-    ``acquire`` gives the least-loaded GPU, starting after the one handed out last, so the first runs
-    spread over all GPUs before any GPU gets a second run.
+    ``acquire`` gives the least-loaded GPU, starting after the one handed out last, so the first
+    runs spread over all GPUs before any GPU gets a second run.
     """
 
     def __init__(self, gpus: list[str], per_gpu: int = 1) -> None:

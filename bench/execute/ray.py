@@ -3,8 +3,8 @@
 ``run_ray`` connects to a cluster (``address="auto"`` or ``HOST:PORT``), or starts a local one with
 ``ray.init()`` and shuts it down afterwards. Each run is a task asking for ``num_cpus=1`` and
 ``num_gpus=gpus_per_run`` (0.25 packs four runs per GPU); Ray places the tasks and sets
-``CUDA_VISIBLE_DEVICES`` for each. Tasks are not retried by Ray (``max_retries=0``): a run that kills
-its worker is recorded as ``failed``, and ``--retry-failed`` decides whether to run it again.
+``CUDA_VISIBLE_DEVICES`` for each. Tasks are not retried by Ray (``max_retries=0``): a run that
+kills its worker is recorded as ``failed``, and ``--retry-failed`` decides whether to run it again.
 
 The task writes the record where it runs (atomically) and also returns it; the driver writes what it
 gets back, so records arrive even when the nodes do not share the results folder. Ray is an optional

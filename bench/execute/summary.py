@@ -22,7 +22,7 @@ def counts_line(outcome: Outcome) -> str:
 
 
 def failure_table(outcome: Outcome, specs: list[RunSpec], results: Path) -> Table | None:
-    """The failed and diverged runs with their reason and log file, or ``None`` when there are none."""
+    """The failed and diverged runs with their reason and log file (``None``: there are none)."""
     problems = [s for s in specs if outcome.statuses.get(s.run_id) in PROBLEMS]
     if not problems:
         return None

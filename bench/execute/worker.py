@@ -29,7 +29,7 @@ PR_SET_PDEATHSIG = 1
 
 
 def spec_payload(spec: Any) -> str:
-    """A spec as the JSON a worker reads: the canonical form plus the fields the run id leaves out."""
+    """A spec as JSON for a worker: the canonical form plus the fields the run id leaves out."""
     payload = spec.canonical()
     payload["data"] |= {"root": spec.data.root, "download": spec.data.download}
     payload["train"]["oom_backoff"] = spec.train.oom_backoff

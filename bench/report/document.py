@@ -222,11 +222,13 @@ def make_plots(
         figures[tid] = [(p, alt) for p, alt in made if p is not None]
     whole = [
         (
-            plots.accuracy_vs_cost(measured, "gmacs", folder / "accuracy_vs_gmacs.png"),
+            plots.accuracy_vs_cost(measured, records, "gmacs", folder / "accuracy_vs_gmacs.png"),
             "top-1 accuracy vs GMACs with the Pareto front",
         ),
         (
-            plots.accuracy_vs_cost(measured, "params_m", folder / "accuracy_vs_params.png"),
+            plots.accuracy_vs_cost(
+                measured, records, "params_m", folder / "accuracy_vs_params.png"
+            ),
             "top-1 accuracy vs params",
         ),
     ]

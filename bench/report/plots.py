@@ -60,24 +60,32 @@ def _main_metric(result: TableResult) -> str | None:
     return next((k for k in result.table.metrics if METRICS[k].per_seed), None)
 
 
-def _points(results: list[TableResult], x_metric: str) -> pd.DataFrame:
-    """Measured (x, accuracy) points of every row with both, one per configuration."""
-    rows, seen = [], set()
+COST_FIELDS = {"gmacs": ("gmacs_paper",), "params_m": ("params", "total_m")}
+
+
+def _points(results: list[TableResult], records: dict[str, dict], x_metric: str) -> pd.DataFrame:
+    """(cost, top-1 accuracy) of every configuration the tables measured, mean over its seeds."""
+    path = COST_FIELDS[x_metric]
+    by_config: dict[str, dict] = {}
     for result in results:
-        y_metric = _main_metric(result)
-        if (
-            y_metric is None
-            or x_metric not in result.table.metrics
-            or "acc" not in y_metric + "err"
-        ):
-            continue
         for row in result.rows:
-            x, y = row.cells[x_metric].summary, row.cells[y_metric].summary
-            key = tuple(sorted(row.run_ids))
-            if x.n and y.n and key not in seen:
-                seen.add(key)
-                acc = 100 - y.mean if y_metric.endswith("_err") else y.mean
-                rows.append({"label": row.row.label, "x": x.mean, "acc": acc, "std": y.std})
+            for run_id in row.run_ids:
+                record = records.get(run_id, {})
+                cost: object = record
+                for key in path:
+                    cost = cost.get(key) if isinstance(cost, dict) else None
+                acc = (record.get("final") or {}).get("val_top1_pct")
+                if record.get("status") != "done" or cost is None or acc is None:
+                    continue
+                entry = by_config.setdefault(record["config_id"], {"label": row.row.label})
+                entry.setdefault("runs", {})[run_id] = (float(cost), float(acc))
+    rows = []
+    for entry in by_config.values():
+        costs, accs = zip(*entry["runs"].values(), strict=True)
+        std = pd.Series(accs).std(ddof=1)
+        rows.append(
+            {"label": entry["label"], "x": costs[0], "acc": sum(accs) / len(accs), "std": std}
+        )
     return pd.DataFrame(rows)
 
 
@@ -92,9 +100,11 @@ def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(front)
 
 
-def accuracy_vs_cost(results: list[TableResult], x_metric: str, path: Path) -> Path | None:
+def accuracy_vs_cost(
+    results: list[TableResult], records: dict[str, dict], x_metric: str, path: Path
+) -> Path | None:
     """Top-1 accuracy (mean ± std over seeds) against GMACs or params, with the Pareto front."""
-    points = _points(results, x_metric)
+    points = _points(results, records, x_metric)
     if points.empty:
         return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -139,11 +149,25 @@ def sweep(result: TableResult, axis: str, path: Path) -> Path | None:
     if frame.empty or not (frame["kind"] == "measured").any():
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
+    measured, paper = frame[frame["kind"] == "measured"], frame[frame["kind"] == "paper"]
     sns.lineplot(
-        data=frame, x=axis, y="value", hue="kind", style="kind", markers=True, errorbar="sd", ax=ax
+        data=measured,
+        x=axis,
+        y="value",
+        marker="o",
+        errorbar="sd",
+        ax=ax,
+        color="#08519c",
+        label="measured (band = ± std over seeds)",
     )
+    if not paper.empty:  # own axis: a synthetic smoke run and ImageNet live on different scales
+        twin = ax.twinx()
+        twin.plot(paper[axis], paper["value"], "x--", color="#e6550d", label="paper")
+        twin.set_ylabel("paper: " + METRICS[metric].header, color="#e6550d")
+        twin.legend(loc="upper right")
     ax.set_xscale("log", base=2 if axis == "reduction" else 10)
-    ax.set_ylabel(METRICS[metric].header + "; band = ± std over seeds")
+    ax.set_ylabel("measured: " + METRICS[metric].header)
+    ax.legend(loc="upper left")
     ax.set_title(result.table.title, fontsize=9)
     return _save(fig, path)
 

@@ -9,6 +9,7 @@ values of the two rows, at ``ALPHA``. With fewer than two seeds on either side t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -49,7 +50,9 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
         return math.nan
     if np.var(a) == 0 and np.var(b) == 0:
         return 1.0 if np.mean(a) == np.mean(b) else 0.0
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly equal samples: scipy warns, the p-value is still fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def is_significant(p: float, alpha: float = ALPHA) -> bool:
