@@ -36,6 +36,7 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
             json.dump(record, f, indent=1, sort_keys=True, allow_nan=True)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; records are shared on a cluster's results folder
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -11,6 +11,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -52,7 +53,7 @@ def run_inline(
             name = f"  {spec.label} seed {spec.seed}"
             epochs = progress.add_task(name, total=spec.train.epochs, status="")
 
-            def on_epoch(epoch: int, row: dict[str, float], task: int = epochs) -> None:
+            def on_epoch(epoch: int, row: dict[str, float], task: TaskID = epochs) -> None:
                 status = f"val top-1 {row['val_top1_pct']:.1f}%  loss {row['train_loss']:.3f}"
                 progress.update(task, completed=epoch, status=status)
 

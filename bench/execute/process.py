@@ -53,8 +53,7 @@ def visible_gpus(device: torch.device, env: dict[str, str] | None = None) -> lis
     """
     if device.type != "cuda":
         return []
-    env = os.environ if env is None else env
-    listed = env.get("CUDA_VISIBLE_DEVICES")
+    listed = (os.environ if env is None else env).get("CUDA_VISIBLE_DEVICES")
     if listed is not None:
         gpus = [g.strip() for g in listed.split(",") if g.strip()]
     else:
@@ -155,7 +154,7 @@ def run_processes(
     workers = workers or slots.capacity or 1
     threads = max(1, (os.cpu_count() or 1) // workers)
     stamps = {spec.run_id: record_stamp(results, spec) for spec in specs}
-    pending, running = collections.deque(specs), []
+    pending, running = collections.deque(specs), list[Job]()
     outcome = Outcome()
     with Progress(*progress_columns(), console=console) as progress:
         grid_task = progress.add_task("grid", total=len(specs), status="")

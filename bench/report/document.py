@@ -120,7 +120,8 @@ def measure_tables(
     """Each table measured from the sources that feed it; also every record used, by run id."""
     cache: dict[str, tuple[pd.DataFrame, list[dict[str, Any]]]] = {}
     expected_cache: dict[Path, set[str] | None] = {}
-    measured, by_id = [], {}
+    measured: list[TableResult] = []
+    by_id: dict[str, dict[str, Any]] = {}
     for table in tables:
         feeding = [s for s in sources if s.table in (None, table.id)]
         frames, expected = [], set()

@@ -142,7 +142,7 @@ def build_table(
         else frame
     )
     done_ids = set(frame[frame["status"] == "done"]["run_id"]) if len(frame) else set()
-    stand_in = {}
+    stand_in: dict[str, str] = {}
     if len(used):
         for col in ("backbone", "dataset"):
             pairs = used[used[col] != used[f"run_{col}"]][[col, f"run_{col}"]].drop_duplicates()
@@ -259,7 +259,8 @@ def baseline_of(table: PaperTable, row: Row) -> Row | None:
         return None
     group_bases = [r for r in table.rows if r.baseline and r.group == row.group]
     free_bases = [r for r in table.rows if r.baseline and r.group is None]
-    return (group_bases or free_bases or [None])[0]
+    bases = group_bases or free_bases
+    return bases[0] if bases else None
 
 
 def _compare_with_baselines(table: PaperTable, results: list[RowResult]) -> None:

@@ -78,7 +78,7 @@ def _points(results: list[TableResult], records: dict[str, dict], x_metric: str)
                 if record.get("status") != "done" or cost is None or acc is None:
                     continue
                 entry = by_config.setdefault(record["config_id"], {"label": row.row.label})
-                entry.setdefault("runs", {})[run_id] = (float(cost), float(acc))
+                entry.setdefault("runs", {})[run_id] = (float(cost), float(acc))  # type: ignore[arg-type]
     rows = []
     for entry in by_config.values():
         costs, accs = zip(*entry["runs"].values(), strict=True)
@@ -146,7 +146,7 @@ def sweep(result: TableResult, axis: str, path: Path) -> Path | None:
         if cell.published is not None:
             lines.append({axis: value, "value": cell.published, "kind": "paper"})
     frame = pd.DataFrame(lines)
-    if frame.empty or not (frame["kind"] == "measured").any():
+    if metric is None or frame.empty or not (frame["kind"] == "measured").any():
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
     measured, paper = frame[frame["kind"] == "measured"], frame[frame["kind"] == "paper"]
@@ -175,7 +175,9 @@ def sweep(result: TableResult, axis: str, path: Path) -> Path | None:
 def placement_comparison(result: TableResult, path: Path) -> Path | None:
     """One bar per row (mean, 95 % bootstrap CI), seeds as dots, the paper's value as a cross."""
     metric = _main_metric(result)
-    frame = _row_frame(result, metric) if metric else pd.DataFrame()
+    if metric is None:
+        return None
+    frame = _row_frame(result, metric)
     if frame.empty or not (frame["kind"] != "paper").any():
         return None
     measured, paper = frame[frame["kind"] != "paper"], frame[frame["kind"] == "paper"]
