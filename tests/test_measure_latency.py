@@ -102,3 +102,10 @@ def test_latency_is_reused_from_the_process_and_from_a_results_folder(tmp_path: 
     (tmp_path / "abc.json").unlink()
     assert cached_latency("k1", None) == ("abc", measured, None)  # kept in the process
     latency._CACHE.clear()
+
+
+def test_cpu_timing_keeps_at_least_five_samples() -> None:
+    from bench.measure.latency import MIN_CPU_SAMPLES, time_cpu_calls
+
+    times = time_cpu_calls(lambda: sum(range(100)), min_seconds=0.0)
+    assert len(times) >= MIN_CPU_SAMPLES and all(t > 0 for t in times)

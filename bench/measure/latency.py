@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 MIN_REPEATS = 10
+MIN_CPU_SAMPLES = 5
 WARMUP_CALLS = 3
 BULK_BATCH = {"cuda": 256, "cpu": 32}
 
@@ -87,15 +88,19 @@ def time_device_calls(fn: Callable[[], Any], timer: DeviceTimer, min_seconds: fl
 def time_cpu_calls(fn: Callable[[], Any], min_seconds: float) -> list[float]:
     """Milliseconds per call of ``fn`` on the CPU: block means of a blocked autorange.
 
-    The autorange's block-size estimate runs ``fn`` untimed first, which is the warm-up.
+    The autorange's block-size estimate runs ``fn`` untimed first, which is the warm-up. A slow
+    ``fn`` fills few blocks in ``min_seconds``; single timed calls then top the samples up to
+    ``MIN_CPU_SAMPLES`` so that the IQR means something.
     """
     import torch.utils.benchmark  # late: importing it probes for a CUDA toolkit and logs
 
     timer = torch.utils.benchmark.Timer(
         stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
     )
-    measurement = timer.blocked_autorange(min_run_time=min_seconds)
-    return [t * 1e3 for t in measurement.times]
+    times = [t * 1e3 for t in timer.blocked_autorange(min_run_time=min_seconds).times]
+    while len(times) < MIN_CPU_SAMPLES:
+        times.append(timer.timeit(number=1).median * 1e3)
+    return times
 
 
 def summarise(times_ms: list[float], batch: int) -> dict[str, float]:
