@@ -1,7 +1,9 @@
 """The accuracy gate: compare current records with a committed baseline.
 
-A baseline file holds, per configuration, the mean top-1 accuracy over its seeds. The check fails for
-a configuration whose current mean fell by more than the tolerance (in accuracy points), or that has no
+A baseline file holds, per configuration, the mean top-1 accuracy over its seeds. The check fails
+for
+a configuration whose current mean fell by more than the tolerance (in accuracy points), or that
+has no
 finished run any more. Improvements never fail the gate.
 """
 
@@ -32,7 +34,10 @@ class Regression:
         if self.current is None:
             return f"{self.label}: no finished run (baseline {self.baseline:.2f}%)"
         drop = self.baseline - self.current
-        return f"{self.label}: top-1 {self.current:.2f}% vs baseline {self.baseline:.2f}% (-{drop:.2f} points)"
+        return (
+            f"{self.label}: top-1 {self.current:.2f}% vs baseline {self.baseline:.2f}% "
+            f"(-{drop:.2f} points)"
+        )
 
 
 def current_accuracies(results: Path, study: str) -> dict[str, dict[str, Any]]:
@@ -49,12 +54,18 @@ def current_accuracies(results: Path, study: str) -> dict[str, dict[str, Any]]:
 
 
 def write_baseline(results: Path, study: str, path: Path, tolerance: float) -> int:
-    """Store the current accuracies of ``study`` as the baseline; returns how many configurations."""
+    """Store the current accuracies of ``study`` as the baseline; returns how many
+    configurations."""
     configs = current_accuracies(results, study)
     if not configs:
         raise BenchError(f"no finished runs of study {study!r} in {results}; run its grid first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    baseline = {"study": study, "metric": "val_top1_pct", "tolerance_points": tolerance, "configs": configs}
+    baseline = {
+        "study": study,
+        "metric": "val_top1_pct",
+        "tolerance_points": tolerance,
+        "configs": configs,
+    }
     path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
     return len(configs)
 
@@ -64,7 +75,9 @@ def read_baseline(path: Path) -> dict[str, Any]:
     try:
         baseline = json.loads(path.read_text())
     except FileNotFoundError:
-        raise BenchError(f"baseline {path} not found; create it with `bench check --update`") from None
+        raise BenchError(
+            f"baseline {path} not found; create it with `bench check --update`"
+        ) from None
     except json.JSONDecodeError as err:
         raise BenchError(f"baseline {path} is not valid JSON ({err})") from None
     if not {"study", "configs"} <= set(baseline):

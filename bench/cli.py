@@ -1,6 +1,7 @@
 """The ``bench`` command: list | describe | run | report | check. Thin: parse, call, print.
 
-Every user error (unknown name, bad grid, missing data, ...) is one line on stderr and exit status 2;
+Every user error (unknown name, bad grid, missing data, ...) is one line on stderr and exit status
+2;
 a grid with failed runs exits 1; Ctrl-C keeps every finished record and exits 130.
 """
 
@@ -11,6 +12,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -45,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bench: interrupted; finished runs are saved, run the same command to go on", file=sys.stderr)
+        print(
+            "bench: interrupted; finished runs are saved, run the same command to go on",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -65,7 +70,9 @@ def cmd_list(args: argparse.Namespace) -> None:
     for path in sorted(GRIDS.glob("*.toml")):
         try:
             grid = load_grid(path)
-            table.add_row(f"[bold]{path.stem}[/bold]", f"{len(grid.specs)} runs", grid.study.description)
+            table.add_row(
+                f"[bold]{path.stem}[/bold]", f"{len(grid.specs)} runs", grid.study.description
+            )
         except BenchError as err:
             table.add_row(f"[bold]{path.stem}[/bold]", "invalid", str(err))
     console.print(table)
@@ -199,18 +206,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     baseline_path, results = Path(args.baseline), Path(args.results)
     if args.update:
         study = args.study or _study_of(baseline_path)
-        n = gate.write_baseline(results, study, baseline_path, args.tolerance or gate.DEFAULT_TOLERANCE)
+        n = gate.write_baseline(
+            results, study, baseline_path, args.tolerance or gate.DEFAULT_TOLERANCE
+        )
         console.print(f"wrote {baseline_path}: {n} configurations of study {study!r}")
         return 0
     baseline = gate.read_baseline(baseline_path)
     tolerance = args.tolerance or baseline.get("tolerance_points", gate.DEFAULT_TOLERANCE)
     regressions = gate.find_regressions(results, baseline, tolerance)
     if regressions:
-        print(f"bench check: {len(regressions)} configuration(s) below baseline - {tolerance} points:")
+        print(
+            f"bench check: {len(regressions)} configuration(s) below baseline - {tolerance} points:"
+        )
         for regression in regressions:
             print(f"  {regression}")
         return 1
-    console.print(f"bench check: {len(baseline['configs'])} configurations within {tolerance} points of baseline")
+    console.print(
+        f"bench check: {len(baseline['configs'])} configurations within {tolerance} points "
+        "of baseline"
+    )
     return 0
 
 
@@ -220,7 +234,7 @@ def _study_of(baseline: Path) -> str:
     return baseline.stem
 
 
-def _reduction(args: argparse.Namespace) -> dict[str, int]:
+def _reduction(args: argparse.Namespace) -> dict[str, Any]:
     return {} if args.reduction is None else {"reduction": args.reduction}
 
 
@@ -262,12 +276,18 @@ def _parser() -> argparse.ArgumentParser:
         help="auto (default): inline on CPU, process on GPU; see docs/scaling.md",
     )
     p.add_argument(
-        "--workers", type=int, default=None, help="process: concurrent runs (GPUs x --per-gpu, or 1)"
+        "--workers",
+        type=int,
+        default=None,
+        help="process: concurrent runs (GPUs x --per-gpu, or 1)",
     )
     p.add_argument("--per-gpu", type=int, default=1, help="process: runs sharing one GPU (1)")
     p.add_argument("--address", default=None, help="ray: auto | HOST:PORT (default: local Ray)")
     p.add_argument(
-        "--gpus-per-run", type=float, default=None, help="ray: GPUs per run, e.g. 0.25 (1 with GPUs)"
+        "--gpus-per-run",
+        type=float,
+        default=None,
+        help="ray: GPUs per run, e.g. 0.25 (1 with GPUs)",
     )
     p.set_defaults(func=cmd_run)
 
@@ -298,8 +318,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="accuracy regression gate against a baseline")
     p.add_argument("--baseline", default="results/baselines/quick.json")
     p.add_argument("--results", default="results")
-    p.add_argument("--tolerance", type=float, default=None, help="accuracy points (default: baseline's, else 5)")
-    p.add_argument("--update", action="store_true", help="write the baseline from the current records")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="accuracy points (default: baseline's, else 5)",
+    )
+    p.add_argument(
+        "--update", action="store_true", help="write the baseline from the current records"
+    )
     p.add_argument("--study", default=None, help="with --update: the study to record")
     p.set_defaults(func=cmd_check)
     return parser

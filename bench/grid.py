@@ -13,11 +13,13 @@ A grid file has four tables::
               stages = [[2], [3]], seed = [0, 1], <attention hparam> = [...]
 
 ``[[grid]]`` (an array of tables) takes the union of several slices. Any scalar may stand for a
-one-element list. Keys of ``[grid]`` other than the five axes are attention hyper-parameter axes (e.g.
+one-element list. Keys of ``[grid]`` other than the five axes are attention hyper-parameter axes
+(e.g.
 ``alpha = [0.1, 0.2]``) and apply to the modules whose constructor accepts them.
 
 Expansion collapses meaningless cells (attention ``none`` ignores placement, reduction, stages and
-hyper-parameters; a module without ``reduction`` ignores the reduction axis) and sets aside impossible
+hyper-parameters; a module without ``reduction`` ignores the reduction axis) and sets aside
+impossible
 ones with the registry's reason before anything trains.
 """
 
@@ -45,7 +47,8 @@ TABLES = ("study", "data", "train", "measure", "grid")
 
 @dataclass(frozen=True)
 class Study:
-    """The ``[study]`` table: a name (the results folder), a description, the paper it reproduces."""
+    """The ``[study]`` table: a name (the results folder), a description, the paper it
+    reproduces."""
 
     name: str
     description: str = ""
@@ -73,7 +76,8 @@ def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
         data_root: overrides ``[data] root`` (the CLI's ``--data-root``).
 
     Raises:
-        GridError: a missing file, a TOML syntax error (with line), a wrong type or value, an unknown
+        GridError: a missing file, a TOML syntax error (with line), a wrong type or value, an
+        unknown
             name, or a grid in which every cell is impossible.
     """
     path = Path(path)
@@ -143,10 +147,9 @@ def _read_dataclass(cls: type, table: dict[str, Any], section: str) -> Any:
     _check_keys(table, tuple(hints), f"[{section}] key")
     values = {}
     for key, value in table.items():
-        values[key] = _coerce(value, hints[key], f"[{section}] {key}")
-        if isinstance(values[key], int | float) and not isinstance(values[key], bool):
-            if values[key] < 0:
-                raise GridError(f"[{section}] {key} = {value} must not be negative")
+        values[key] = number = _coerce(value, hints[key], f"[{section}] {key}")
+        if isinstance(number, int | float) and not isinstance(number, bool) and number < 0:
+            raise GridError(f"[{section}] {key} = {value} must not be negative")
     if section == "train" and values.get("epochs", 1) == 0:
         raise GridError("[train] epochs must be at least 1")
     return cls(**values)
@@ -217,11 +220,15 @@ def _resolve(
     extra = {k: v for k, v in cell.items() if k not in AXES}
     for key in extra:
         if not any(key in _hparams(name) for name in registry.ATTENTIONS.names()):
-            raise GridError(f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module")
+            raise GridError(
+                f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
+            )
     kwargs = tuple(sorted((k, v) for k, v in extra.items() if k in accepted))
     reduction = None
     if "reduction" in accepted:  # resolved: the module's own default when the grid has no axis
-        default = inspect.signature(registry.ATTENTIONS.get(attention)).parameters["reduction"].default
+        default = (
+            inspect.signature(registry.ATTENTIONS.get(attention)).parameters["reduction"].default
+        )
         reduction = cell.get("reduction", default)
     placement = cell.get("placement", "default")
     if placement == "default":
@@ -241,7 +248,9 @@ def _resolve(
         **dict(kwargs),
         **({} if reduction is None else {"reduction": reduction}),
     )
-    return RunSpec(study, backbone, attention, placement, reduction, stages, kwargs, seed, data, train)
+    return RunSpec(
+        study, backbone, attention, placement, reduction, stages, kwargs, seed, data, train
+    )
 
 
 def _hparams(attention: str) -> set[str]:

@@ -1,9 +1,12 @@
 """What one run is: the resolved, canonical description of a training run and its id.
 
-A ``RunSpec`` is everything that determines a result (architecture, data, training recipe, seed). Its
-run id is a hash of the canonical JSON form, so the same cell of two grids maps to the same record and
+A ``RunSpec`` is everything that determines a result (architecture, data, training recipe, seed).
+Its
+run id is a hash of the canonical JSON form, so the same cell of two grids maps to the same record
+and
 re-running a grid finds finished work. Fields that say *where* data lives rather than *what* it is
-(``DataSpec.root``, ``download``) are excluded from the hash: moving a dataset does not change a result.
+(``DataSpec.root``, ``download``) are excluded from the hash: moving a dataset does not change a
+result.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class DataSpec:
     Attributes:
         name: dataset name (``shapes`` is the synthetic default; see ``bench list``).
         image_size: side length fed to the network; ``None`` = the dataset's native size.
-        train_size: images in the training split (``shapes``: generated; real data: a random subset).
+        train_size: images in the training split (``shapes``: generated; real data: a random
+        subset).
         val_size: images in the validation split, same convention.
         seed: seed of the data itself (generation, subsets); fixed across run seeds on purpose so
             that seeds vary only initialisation and batch order.
@@ -54,13 +58,16 @@ class TrainSpec:
         momentum: SGD momentum (Adam: beta1).
         nesterov: Nesterov momentum for SGD.
         weight_decay: L2 / decoupled weight decay.
-        schedule: ``constant`` | ``onecycle`` | ``cosine`` | ``multistep`` | ``step`` | ``exponential``.
+        schedule: ``constant`` | ``onecycle`` | ``cosine`` | ``multistep`` | ``step`` |
+        ``exponential``.
         milestones: epochs at which ``multistep`` multiplies the lr by ``gamma``.
-        gamma: decay factor of ``multistep``, ``step`` (every ``step_size`` epochs) and ``exponential``.
+        gamma: decay factor of ``multistep``, ``step`` (every ``step_size`` epochs) and
+        ``exponential``.
         step_size: period in epochs of ``step``.
         warmup_epochs: linear warm-up from 0 at the start of training (fractional epochs allowed).
         label_smoothing: cross-entropy label smoothing.
-        augment: the dataset's paper augmentation on the training split (flip + crop for small images).
+        augment: the dataset's paper augmentation on the training split (flip + crop for small
+        images).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) | ``fp32`` | ``bf16``.
         channels_last: memory format; ``None`` = on for CUDA, off for CPU.
         compile: wrap the model in ``torch.compile``.
@@ -132,7 +139,8 @@ class RunSpec:
     """One cell of a grid: architecture x data x recipe x seed, fully resolved.
 
     ``placement`` is the resolved placement (the module's default filled in), ``None`` for attention
-    ``none``; ``reduction`` is ``None`` for modules without one; ``attention_kwargs`` is a sorted tuple of
+    ``none``; ``reduction`` is ``None`` for modules without one; ``attention_kwargs`` is a sorted
+    tuple of
     (name, value) pairs so the spec stays hashable.
     """
 
@@ -165,7 +173,8 @@ class RunSpec:
 
     @property
     def config_id(self) -> str:
-        """Like ``run_id`` but without the seed and study: runs that differ only by seed share it."""
+        """Like ``run_id`` but without the seed and study: runs that differ only by seed share
+        it."""
         spec = self.canonical()
         del spec["seed"], spec["study"]
         return _digest(spec)

@@ -1,6 +1,7 @@
 """results/ on disk: one JSON record per run, written atomically, and a pandas view of them.
 
-Layout: ``<results>/<study>/<run_id>.json``. A record is written to a temporary file in the same folder,
+Layout: ``<results>/<study>/<run_id>.json``. A record is written to a temporary file in the same
+folder,
 flushed to disk and renamed over its final name, so a reader (or a re-run after a crash) sees either
 the whole record or none. Raw numbers only: formatting belongs to the report.
 """
@@ -50,7 +51,9 @@ def read_record(path: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except json.JSONDecodeError as err:
-        raise BenchError(f"{path} is not a valid record ({err}); delete it to re-run that cell") from None
+        raise BenchError(
+            f"{path} is not a valid record ({err}); delete it to re-run that cell"
+        ) from None
 
 
 def is_finished(path: Path) -> bool:
@@ -74,7 +77,8 @@ def read_records(results: Path, study: str | None = None) -> list[dict[str, Any]
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: spec axes, status, and every scalar measurement, flattened with ``_``.
 
-    E.g. ``record["final"]["val_top1_pct"]`` becomes the column ``final_val_top1_pct``; lists (curves,
+    E.g. ``record["final"]["val_top1_pct"]`` becomes the column ``final_val_top1_pct``; lists
+    (curves,
     per-image scores) stay in the records.
     """
     rows = []

@@ -1,7 +1,9 @@
 """Name -> constructor registries with loud failures.
 
-Modelled on fvcore's ``Registry``: entries are added with a decorator or a call, a duplicate name is an
-error (a silently overwritten entry would corrupt an ablation), and an unknown name fails with the name
+Modelled on fvcore's ``Registry``: entries are added with a decorator or a call, a duplicate name
+is an
+error (a silently overwritten entry would corrupt an ablation), and an unknown name fails with the
+name
 and the closest matches in the message.
 """
 
@@ -20,7 +22,8 @@ class UnknownNameError(LookupError):
 
 
 class IncompatibleError(ValueError):
-    """A combination the registry can build the parts of but not the whole (e.g. a spatial module on a 1x1 map)."""
+    """A combination the registry can build the parts of but not the whole (e.g. a spatial module
+    on a 1x1 map)."""
 
 
 def did_you_mean(name: str, choices: list[str]) -> str:

@@ -20,8 +20,10 @@ def trained(tmp_path_factory):
 
 
 def test_run_writes_one_record_per_run(trained):
-    work, result = trained
-    records = [json.loads(p.read_text()) for p in sorted((work / "results" / "tiny").glob("*.json"))]
+    work, _ = trained
+    records = [
+        json.loads(p.read_text()) for p in sorted((work / "results" / "tiny").glob("*.json"))
+    ]
     assert len(records) == 2
     assert {r["status"] for r in records} == {"done"}
     for r in records:
@@ -58,7 +60,10 @@ def test_report_and_check(trained):
     (work / "bad.json").write_text(json.dumps(data))
     result = run_cli("check", "--baseline", "bad.json", cwd=work)
     assert result.returncode == 1
-    assert "2 configuration(s) below baseline" in result.stdout and "resnet20 + se@block r16" in result.stdout
+    assert (
+        "2 configuration(s) below baseline" in result.stdout
+        and "resnet20 + se@block r16" in result.stdout
+    )
 
 
 def test_list_shows_registry_and_grids(tmp_path):
@@ -69,7 +74,17 @@ def test_list_shows_registry_and_grids(tmp_path):
 
 
 def test_describe_json(tmp_path):
-    result = run_cli("describe", "--backbone", "resnet20", "--attention", "se", "--num-classes", "10", "--json", cwd=tmp_path)
+    result = run_cli(
+        "describe",
+        "--backbone",
+        "resnet20",
+        "--attention",
+        "se",
+        "--num-classes",
+        "10",
+        "--json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     assert facts["placement"] == "block" and facts["params"]["attention_m"] > 0
@@ -78,7 +93,10 @@ def test_describe_json(tmp_path):
 BAD_GRIDS = {
     "unknown backbone": ('backbone = "resnt20"', "did you mean 'resnet20'"),
     "unknown attention": ('backbone = "resnet20"\nattention = "cbma"', "did you mean 'cbam'"),
-    "unknown placement": ('backbone = "resnet20"\nattention = "se"\nplacement = "psot"', "did you mean 'post'"),
+    "unknown placement": (
+        'backbone = "resnet20"\nattention = "se"\nplacement = "psot"',
+        "did you mean 'post'",
+    ),
     "toml syntax": ('backbone = ["resnet20"', "TOML syntax error"),
 }
 
@@ -97,7 +115,9 @@ def test_bad_grid_is_one_line_exit_2(tmp_path, case):
     [("epochs = -2", "must not be negative"), ('epochs = "four"', "wrong type")],
 )
 def test_bad_train_table(tmp_path, train, message):
-    (tmp_path / "g.toml").write_text(f'[study]\nname = "bad"\n[train]\n{train}\n[grid]\nbackbone = "resnet20"\n')
+    (tmp_path / "g.toml").write_text(
+        f'[study]\nname = "bad"\n[train]\n{train}\n[grid]\nbackbone = "resnet20"\n'
+    )
     _assert_clean_error(run_cli("run", "--grid", "g.toml", cwd=tmp_path), message)
 
 

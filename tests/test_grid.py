@@ -13,7 +13,9 @@ def doc(**grid):
 
 
 def test_cartesian_product_and_seeds():
-    grid = expand_grid(doc(backbone="resnet20", attention=["none", "se"], reduction=[8, 16], seed=[0, 1, 2]))
+    grid = expand_grid(
+        doc(backbone="resnet20", attention=["none", "se"], reduction=[8, 16], seed=[0, 1, 2])
+    )
     # none collapses over reductions: 3 baselines + se x 2 reductions x 3 seeds
     assert len(grid.specs) == 3 + 6
     assert grid.collapsed == 3
@@ -23,7 +25,9 @@ def test_cartesian_product_and_seeds():
 
 
 def test_none_ignores_placement_and_reduction():
-    grid = expand_grid(doc(backbone="resnet20", attention="none", placement=["block", "post"], reduction=[4, 8]))
+    grid = expand_grid(
+        doc(backbone="resnet20", attention="none", placement=["block", "post"], reduction=[4, 8])
+    )
     assert len(grid.specs) == 1
     spec = grid.specs[0]
     assert (spec.placement, spec.reduction, spec.stages) == (None, None, None)

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from bench.store import is_finished, read_records, records_frame, record_path, write_record
+from bench.store import is_finished, read_records, record_path, records_frame, write_record
 from tests.conftest import golden_record, write_golden
 
 

@@ -50,7 +50,8 @@ def plan(grid: Grid, results: Path, *, retry_failed: bool = False) -> Plan:
 def finish_run(
     spec: RunSpec, results: Path, device: torch.device, on_epoch: EpochCallback | None = None
 ) -> dict[str, Any]:
-    """Run one spec and store its record; an exception becomes a ``failed`` record plus a log file."""
+    """Run one spec and store its record; an exception becomes a ``failed`` record plus a log
+    file."""
     path = record_path(results, spec.study, spec.run_id)
     checkpoint = results / spec.study / "ckpt" / f"{spec.run_id}.pt"
     try:
