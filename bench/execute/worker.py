@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import os
 import signal
@@ -33,6 +34,7 @@ def spec_payload(spec: Any) -> str:
     payload = spec.canonical()
     payload["data"] |= {"root": spec.data.root, "download": spec.data.download}
     payload["train"]["oom_backoff"] = spec.train.oom_backoff
+    payload["measure"] = dataclasses.asdict(spec.measure)
     return json.dumps(payload)
 
 

@@ -42,6 +42,14 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
                 mean_std(m, s)
                 for m, s in zip(table["val_top5_pct_mean"], table["val_top5_pct_std"], strict=True)
             ],
+            "GMACs": table["gmacs"].map(lambda v: MISSING if pd.isna(v) else f"{v:.4f}"),
+            "latency b=1 (ms)": table["latency_batch_1_median_ms"].map(
+                lambda v: MISSING if pd.isna(v) else f"{v:.2f}"
+            ),
+            "sfd": [
+                mean_std(m, s, digits=3)
+                for m, s in zip(table["sfd_mean"], table["sfd_std"], strict=True)
+            ],
             "n": table["n"].astype(str),
             "not done": table["not_done"].astype(str),
         }

@@ -60,7 +60,11 @@ def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -
         "the validation split at the last epoch (no model selection), in %, mean ± sample std over "
         "n seeds; "
         "failed or diverged runs are left out of the means and counted under *not done*. "
-        f"Params in millions. Trained on: {devices}.",
+        f"Params in millions. Trained on: {devices}. GMACs: fvcore convention (one multiply-add "
+        "= 1, elementwise ops not counted) at batch 1 and the run's input size. Latency: median "
+        f"forward time at batch 1 on {_latency_conditions(frame)}, measured once per "
+        "architecture. sfd: the DAS saliency score (share of scaled Grad-CAM energy on the "
+        "target mask, das.md), mean ± sample std over seeds; — where not measured.",
         "",
         summary_markdown(table),
         "",
@@ -68,6 +72,14 @@ def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -
         "",
     ]
     return "\n".join(lines)
+
+
+def _latency_conditions(frame: pd.DataFrame) -> str:
+    columns = ["latency_device_name", "latency_precision", "latency_threads"]
+    if not set(columns) <= set(frame):
+        return "the training device"
+    seen = frame[columns].dropna().drop_duplicates()
+    return "; ".join(f"{d} ({p}, {int(t)} threads)" for d, p, t in seen.itertuples(index=False))
 
 
 def write_reports(

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 ACCURACY = "final_val_top1_pct"
+ARCHITECTURE_COLUMNS = ("gmacs", "latency_batch_1_median_ms")
+SEED_METRICS = {  # summary name -> records_frame column; averaged over seeds
+    "val_top1_pct": "final_val_top1_pct",
+    "val_top5_pct": "final_val_top5_pct",
+    "sfd": "sfd_mean",
+}
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration: params, top-1/top-5 mean and std over seeds, n, failures.
+    """One row per configuration: size, cost, top-1/top-5 and sfd mean and std over seeds, n.
 
     Runs that failed or diverged are counted but kept out of the means; std is the sample std
     (ddof = 1) and is NaN with one seed.
@@ -22,8 +28,11 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         row = {k: first[k] for k in keys}
         row["params_total_m"] = _first_valid(runs, "params_total_m")
         row["params_attention_m"] = _first_valid(runs, "params_attention_m")
-        for metric in ("val_top1_pct", "val_top5_pct"):
-            values = ok[f"final_{metric}"] if f"final_{metric}" in ok else pd.Series(dtype=float)
+        # per-architecture measurements: the same for every seed, so the first value stands
+        for column in ARCHITECTURE_COLUMNS:
+            row[column] = _first_valid(runs, column)
+        for metric, column in SEED_METRICS.items():
+            values = ok[column] if column in ok else pd.Series(dtype=float)
             row[f"{metric}_mean"] = values.mean()
             row[f"{metric}_std"] = values.std(ddof=1)
         row["n"] = len(ok)
