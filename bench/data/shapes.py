@@ -44,7 +44,7 @@ SHAPE_CLASSES: tuple[str, ...] = (
 
 # Difficulty knobs, in image-relative units (1.0 = image side). Calibrated so a CIFAR ResNet-20 on
 # 8,000 images at 32 px lands well above chance and well below saturation (see DESIGN.md).
-RADIUS_RANGE = (0.17, 0.26)  # circumradius: 11-17 px across at 32 px
+RADIUS_RANGE = (0.15, 0.24)  # circumradius: 10-15 px across at 32 px
 STRIPE_PERIOD = 0.125  # one dark + one light stripe: 4 px at 32 px
 STRIPE_CONTRAST = 0.6  # how far the second stripe colour moves toward black or white
 NOISE_OCTAVES = ((4, 1.0), (8, 0.5))  # (grid cells per side, amplitude) of the smooth background
