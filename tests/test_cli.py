@@ -53,6 +53,8 @@ def test_report_and_check(trained):
     baseline = "results/baselines/tiny.json"
     assert run_cli("check", "--baseline", baseline, "--update", cwd=work).returncode == 0
     assert run_cli("check", "--baseline", baseline, cwd=work).returncode == 0
+    # results/baselines/ holds JSON that is not a record: a plain report must not read it as a study
+    assert run_cli("report", "--format", "md", cwd=work).returncode == 0
     # raise the bar above what was measured: the gate must fail and name both configurations
     data = json.loads((work / baseline).read_text())
     for config in data["configs"].values():

@@ -17,7 +17,8 @@ def studies(results: Path) -> list[str]:
     """Names of the studies with at least one record."""
     if not results.is_dir():
         return []
-    return sorted(p.name for p in results.iterdir() if p.is_dir() and any(p.glob("*.json")))
+    # results/baselines/ and other folders of non-record JSON are not studies
+    return sorted(p.name for p in results.iterdir() if p.is_dir() and read_records(results, p.name))
 
 
 def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> list[Path]:
