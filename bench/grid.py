@@ -216,10 +216,10 @@ def _resolve(
         raise GridError(f"[grid] seed = {seed!r} must be a non-negative integer")
     if attention == "none":
         return RunSpec(study, backbone, seed=seed, data=data, train=train)
-    accepted = _hparams(attention)
+    accepted = set(registry.attention_hparams(attention))
     extra = {k: v for k, v in cell.items() if k not in AXES}
     for key in extra:
-        if not any(key in _hparams(name) for name in registry.ATTENTIONS.names()):
+        if not any(key in registry.attention_hparams(n) for n in registry.ATTENTIONS.names()):
             raise GridError(
                 f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
             )
@@ -251,10 +251,6 @@ def _resolve(
     return RunSpec(
         study, backbone, attention, placement, reduction, stages, kwargs, seed, data, train
     )
-
-
-def _hparams(attention: str) -> set[str]:
-    return set(inspect.signature(registry.ATTENTIONS.get(attention)).parameters) - {"channels"}
 
 
 def _describe_cell(cell: dict[str, Any]) -> str:
