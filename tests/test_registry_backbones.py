@@ -72,6 +72,24 @@ def test_backbone_end_to_end(backbone: str) -> None:
     assert len(attention_modules(model)) == n_blocks
 
 
+@pytest.mark.parametrize("base", ["resnet20", "resnet50_cifar", "wrn28_8", "resnext29_8x64d"])
+def test_extra_block_adds_one_fresh_block_per_bottleneck(base: str) -> None:
+    """BAM Table 1c: one more block at the end of every stage but the last, newly initialised."""
+    plain = model_stages(build_model(base, num_classes=CLASSES))
+    torch.manual_seed(0)
+    extended = model_stages(build_model(f"{base}_extra_block", num_classes=CLASSES))
+    last = max(plain)
+    for num, stage in extended.items():
+        blocks = stage_blocks(stage)
+        assert len(blocks) == len(stage_blocks(plain[num])) + (num != last)
+        if num != last:
+            new, source = blocks[-1].block, blocks[-2].block
+            assert type(new) is type(source) and blocks[-1].widths == blocks[-2].widths
+            new_convs = [m.weight for m in new.modules() if isinstance(m, torch.nn.Conv2d)]
+            old_convs = [m.weight for m in source.modules() if isinstance(m, torch.nn.Conv2d)]
+            assert not any(torch.equal(a, b) for a, b in zip(new_convs, old_convs, strict=True))
+
+
 @pytest.mark.parametrize("backbone", ["resnet20", "resnet20_cnntention", "resnet18"])
 def test_grayscale_input(backbone: str) -> None:
     """``in_chans=1`` for MNIST (28 px)."""

@@ -2,6 +2,7 @@
 
 from registry.backbones import (  # noqa: F401  (imported to register their entries)
     cifar_resnet,
+    extra_block,
     mobilenet,
     resnet,
     resnext29,
