@@ -81,6 +81,8 @@ PUBLISHED: list[tuple[str, str, dict[str, Any], int, float, str]] = [
     ("resnext29_16x64d", "bam", {}, 100, 68.34, "BAM T3a"),
     ("mobilenet_v1", "se", {}, 1000, 4.7, "SE T3"),
     ("mobilenet_v1", "bam", {}, 1000, 4.32, "BAM T3b"),
+    ("mobilenet_v1_0.7", "none", {}, 1000, 2.30, "CBAM T5, BAM T3b"),
+    ("mobilenet_v1_0.7", "bam", {}, 1000, 2.34, "BAM T3b"),
     ("mobilenetv2", "triplet", {}, 1000, 3.51, "triplet README"),
 ]
 

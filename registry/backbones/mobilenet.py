@@ -1,5 +1,5 @@
-"""MobileNets: v1, Howard et al., arXiv:1704.04861 (4.23M params); v2, Sandler et al.,
-arXiv:1801.04381 (torchvision layout, 3.50M params).
+"""MobileNets: v1, Howard et al., arXiv:1704.04861 (4.23M params; width 0.7: 2.30M); v2, Sandler
+et al., arXiv:1801.04381 (torchvision layout, 3.50M params).
 
 Stages are the groups of blocks at one resolution, numbered by output stride 2^s (stage 1 = 112 px
 ... stage 5 = 7 px at 224 px), which matches the ResNet numbering (conv2_x = stride 4 = stage 2).
@@ -14,6 +14,8 @@ MobileNetV2), ``after_3x3`` after the depthwise 3x3 + BN + ReLU6, ``pre`` before
 """
 
 from __future__ import annotations
+
+from functools import partial
 
 import torch
 from torch import nn
@@ -101,17 +103,22 @@ class MobileNet(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.head(x)), 1))
 
 
-def mobilenet_v1(num_classes: int, in_chans: int = 3) -> MobileNet:
-    """MobileNet v1, width 1.0 (4,231,976 parameters at 1000 classes)."""
-    stages, c_in = [], 32
+def mobilenet_v1(num_classes: int, in_chans: int = 3, width: float = 1.0) -> MobileNet:
+    """MobileNet v1 (4,231,976 parameters at 1000 classes and width 1.0).
+
+    ``width`` is Howard et al.'s multiplier alpha, every layer's channels truncated to
+    ``int(alpha * c)``: at 0.7 that gives the 2.30M parameters and 0.283 GMACs printed by CBAM
+    Table 5 and BAM Table 3(b) (rounding to multiples of 8, as TF-slim does, gives 2.32M).
+    """
+    stages, c_in = [], int(32 * width)
+    stem = conv_bn_act(in_chans, c_in, 3, 2, 1, nn.ReLU)
     for spec in V1_STAGES:
         blocks = []
         for c_out, stride in spec:
-            blocks.append(DepthwiseSeparable(c_in, c_out, stride))
-            c_in = c_out
+            blocks.append(DepthwiseSeparable(c_in, int(c_out * width), stride))
+            c_in = int(c_out * width)
         stages.append(nn.Sequential(*blocks))
-    stem = conv_bn_act(in_chans, 32, 3, 2, 1, nn.ReLU)
-    return MobileNet(stem, stages, nn.Identity(), nn.Linear(1024, num_classes))
+    return MobileNet(stem, stages, nn.Identity(), nn.Linear(c_in, num_classes))
 
 
 def mobilenet_v2(num_classes: int, in_chans: int = 3) -> MobileNet:
@@ -133,19 +140,20 @@ def mobilenet_v2(num_classes: int, in_chans: int = 3) -> MobileNet:
     return model
 
 
-register_backbone(
-    "mobilenet_v1",
-    mobilenet_v1,
-    family="imagenet",
-    block="depthwise",
-    stage_strides=STRIDES,
-    reference="Howard et al. MobileNet 1.0-224 (4.23M, CBAM Table 5)",
-    description="MobileNet v1 (width 1.0)",
-    rejected={
-        "post": "MobileNet v1 blocks have no residual addition; use 'block' (after the block)",
-        "identity": "MobileNet v1 blocks have no shortcut; use 'block' or 'pre'",
-    },
-)
+for _name, _width, _count in (("mobilenet_v1", 1.0, "4.23M"), ("mobilenet_v1_0.7", 0.7, "2.30M")):
+    register_backbone(
+        _name,
+        partial(mobilenet_v1, width=_width),
+        family="imagenet",
+        block="depthwise",
+        stage_strides=STRIDES,
+        reference=f"Howard et al. MobileNet {_width}-224 ({_count}, CBAM Table 5)",
+        description=f"MobileNet v1 (width {_width})",
+        rejected={
+            "post": "MobileNet v1 blocks have no residual addition; use 'block' (after the block)",
+            "identity": "MobileNet v1 blocks have no shortcut; use 'block' or 'pre'",
+        },
+    )
 register_backbone(
     "mobilenetv2",
     mobilenet_v2,
