@@ -83,6 +83,8 @@ PUBLISHED: list[tuple[str, str, dict[str, Any], int, float, str]] = [
     ("mobilenet_v1", "bam", {}, 1000, 4.32, "BAM T3b"),
     ("mobilenet_v1_0.7", "none", {}, 1000, 2.30, "CBAM T5, BAM T3b"),
     ("mobilenet_v1_0.7", "bam", {}, 1000, 2.34, "BAM T3b"),
+    ("squeezenet1_1", "none", {}, 1000, 1.24, "BAM T3b"),
+    ("squeezenet1_1", "bam", {}, 1000, 1.26, "BAM T3b"),
     ("mobilenetv2", "triplet", {}, 1000, 3.51, "triplet README"),
 ]
 
@@ -142,6 +144,7 @@ TORCHVISION = [
     ("resnext50_32x4d", "resnext50_32x4d"),
     ("mobilenetv2", "mobilenet_v2"),
     ("vgg16_bn", "vgg16_bn"),
+    ("squeezenet1_1", "squeezenet1_1"),
 ]
 
 

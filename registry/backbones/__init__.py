@@ -6,6 +6,7 @@ from registry.backbones import (  # noqa: F401  (imported to register their entr
     mobilenet,
     resnet,
     resnext29,
+    squeezenet,
     vgg,
     wide_resnet,
 )
