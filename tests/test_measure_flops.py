@@ -98,7 +98,8 @@ def test_das_and_mhsa_are_fully_counted() -> None:
 
 
 # Published "GFLOPs" (one multiply-add = 1): SE (arXiv:1709.01507) Table 2, CBAM
-# (arXiv:1807.06521) Tables 3 and 5, BAM (arXiv:1807.06514) Tables 1 and 3. They count conv + linear.
+# (arXiv:1807.06521) Tables 3 and 5, BAM (arXiv:1807.06514) Tables 1 and 3. They count conv +
+# linear.
 PUBLISHED = [
     ("resnet50_v1", "none", 224, 1000, 3.86),
     ("resnet50_v1", "se", 224, 1000, 3.87),
@@ -113,6 +114,7 @@ PUBLISHED = [
     ("mobilenet_v1", "none", 224, 1000, 0.569),
     ("mobilenet_v1_0.7", "none", 224, 1000, 0.283),
     ("mobilenet_v1_0.7", "bam", 224, 1000, 0.292),
+    ("densenet100_bc_k12", "none", 32, 100, 0.29),
 ]
 
 

@@ -85,6 +85,9 @@ PUBLISHED: list[tuple[str, str, dict[str, Any], int, float, str]] = [
     ("mobilenet_v1_0.7", "bam", {}, 1000, 2.34, "BAM T3b"),
     ("squeezenet1_1", "none", {}, 1000, 1.24, "BAM T3b"),
     ("squeezenet1_1", "bam", {}, 1000, 1.26, "BAM T3b"),
+    ("shufflenet_v1_g3", "none", {}, 1000, 1.87, "mmpretrain shufflenet-v1-1x (SE T3: 1.8)"),
+    ("densenet100_bc_k12", "none", {}, 100, 0.80, "BAM T3a"),
+    ("densenet100_bc_k12", "bam", {}, 100, 0.835, "BAM T3a (printed 0.84)"),
     ("mobilenetv2", "triplet", {}, 1000, 3.51, "triplet README"),
 ]
 

@@ -2,10 +2,12 @@
 
 from registry.backbones import (  # noqa: F401  (imported to register their entries)
     cifar_resnet,
+    densenet,
     extra_block,
     mobilenet,
     resnet,
     resnext29,
+    shufflenet,
     squeezenet,
     vgg,
     wide_resnet,
