@@ -98,26 +98,30 @@ def golden_record(
         data=DataSpec(dataset, image_size=image_size, train_size=100),
         train=TrainSpec(**{"epochs": 2, **(train or {})}),
     )
+    return extra_fields(extra, record_for(spec, top1, status=status, params_m=params_m))
+
+
+def record_for(
+    spec: RunSpec, top1: float, *, status: str = "done", params_m: float = 0.27
+) -> dict[str, Any]:
+    """A record of ``spec`` in the store's schema, with a chosen top-1 (top-5 = top-1 + 20)."""
     done = status == "done"
-    return extra_fields(
-        extra,
-        {
-            "schema_version": 1,
-            "run_id": spec.run_id,
-            "config_id": spec.config_id,
-            "label": spec.label,
-            "spec": spec.canonical(),
-            "status": status,
-            "error": None if done else "boom",
-            "environment": {"device_name": "test cpu"},
-            "params": {"total_m": params_m, "attention_m": 0.0 if attention == "none" else 0.01},
-            "final": {"val_top1_pct": top1, "val_top5_pct": min(100.0, top1 + 20), "val_loss": 1.0}
-            if done
-            else None,
-            "curves": [],
-            "wall_seconds": 1.0,
-        },
-    )
+    return {
+        "schema_version": 1,
+        "run_id": spec.run_id,
+        "config_id": spec.config_id,
+        "label": spec.label,
+        "spec": spec.canonical(),
+        "status": status,
+        "error": None if done else "boom",
+        "environment": {"device_name": "test cpu"},
+        "params": {"total_m": params_m, "attention_m": 0.0 if spec.attention == "none" else 0.01},
+        "final": {"val_top1_pct": top1, "val_top5_pct": min(100.0, top1 + 20), "val_loss": 1.0}
+        if done
+        else None,
+        "curves": [],
+        "wall_seconds": 1.0,
+    }
 
 
 def extra_fields(extra: dict[str, Any] | None, record: dict[str, Any]) -> dict[str, Any]:

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 
 import registry
+from bench.grid import load_grid
 from bench.report import render
 from bench.report.document import Source, grid_sources, measure_tables, write_paper_report
 from bench.report.layouts import METRICS, _defaults, baseline_of
 from bench.report.papers import PaperTable, Row, load_paper, paper_names
 from bench.report.stats import welch_p
-from tests.conftest import golden_record, write_golden
+from tests.conftest import golden_record, record_for, write_golden
 
 SEEDS = (0, 1)
 TABLES = [(key, t.id) for key in paper_names() for t in load_paper(key).tables]
@@ -276,6 +277,22 @@ def test_every_format(golden, tmp_path, fmt):
         assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
     if fmt == "html":
         assert "data:image/png;base64," in text and "<table>" in text
+
+
+SMOKE_SOURCES = [s for s in grid_sources() if s.paper and s.synthetic]
+
+
+@pytest.mark.parametrize("source", SMOKE_SOURCES, ids=[s.study for s in SMOKE_SOURCES])
+def test_every_smoke_run_lands_in_a_row_of_its_table(tmp_path, source):
+    """A smoke cell whose stand-ins do not map it onto a row (wrong dataset key, a backbone left
+    out of ``stand_in``) would train for nothing and leave its row empty."""
+    grid = load_grid(source.grid)
+    write_golden(tmp_path, [record_for(spec, 50.0) for spec in grid.specs])
+    table = load_paper(source.paper).table(source.table)
+    [result], _ = measure_tables(tmp_path, [table], [source])
+    landed = {run_id for row in result.rows for run_id in row.run_ids}
+    stray = [spec.label for spec in grid.specs if spec.run_id not in landed]
+    assert not stray, f"{source.grid.name}: runs no row of {table.id} selects: {stray}"
 
 
 def test_every_grid_names_a_known_table_and_has_a_smoke_twin():
