@@ -57,6 +57,9 @@ class DenseNetCifar(nn.Module):
     """
 
     stage_names: dict[int, str]
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
 
     def __init__(self, depth: int, growth: int, num_classes: int, in_chans: int = 3) -> None:
         super().__init__()

@@ -20,6 +20,7 @@ from torch import nn
 # imported for their registrations: the entries this file derives from must exist first
 from registry.backbones import cifar_resnet, resnet, resnext29, wide_resnet  # noqa: F401
 from registry.backbones.base import BACKBONES, register_backbone
+from registry.placement import model_stages
 
 # The paper's three backbones, and the CIFAR ResNets that stand in for them on synthetic data.
 EXTENDED = ("resnet50_cifar", "wrn28_8", "resnext29_8x64d", "resnet20", "resnet32", "resnet44")
@@ -39,10 +40,9 @@ def with_extra_blocks(builder: Callable[..., nn.Module]) -> Callable[..., nn.Mod
 
     def build(num_classes: int, in_chans: int = 3) -> nn.Module:
         model = builder(num_classes=num_classes, in_chans=in_chans)
-        stage_attrs = [model.stage_names[n] for n in sorted(model.stage_names)]
-        for attr in stage_attrs[:-1]:
-            stage = getattr(model, attr)
-            stage.append(fresh_copy(stage[-1]))
+        stages = model_stages(model)
+        for num in sorted(stages)[:-1]:
+            stages[num].append(fresh_copy(stages[num][-1]))
         return model
 
     return build

@@ -65,6 +65,9 @@ class ShuffleNetV1(nn.Module):
     """Stem, ``stage2`` .. ``stage4``, global pool, linear classifier."""
 
     stage_names: dict[int, str]
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
 
     def __init__(self, num_classes: int, in_chans: int = 3, groups: int = 3) -> None:
         super().__init__()

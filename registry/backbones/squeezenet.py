@@ -47,6 +47,9 @@ class SqueezeNet(nn.Module):
     """Stem (3x3/2 conv, max-pool), ``stage2`` .. ``stage4``, 1x1-conv classifier, global pool."""
 
     stage_names: dict[int, str]
+    stage2: nn.Sequential
+    stage3: nn.Sequential
+    stage4: nn.Sequential
 
     def __init__(self, num_classes: int, in_chans: int = 3) -> None:
         super().__init__()
@@ -68,7 +71,8 @@ class SqueezeNet(nn.Module):
                     nn.init.normal_(m.weight, 0.0, 0.01)
                 else:
                     nn.init.kaiming_uniform_(m.weight)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     @staticmethod
     def _pool() -> nn.MaxPool2d:
