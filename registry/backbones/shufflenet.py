@@ -21,15 +21,17 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.shufflenetv2 import channel_shuffle
 
-from registry.backbones.base import SlottedBlock, init_kaiming, register_backbone, set_stages
+from registry.backbones.base import (
+    SlottedBlock,
+    conv_bn,
+    init_kaiming,
+    register_backbone,
+    set_stages,
+)
 
+GROUPS = 3
 UNITS = (4, 8, 4)
-WIDTHS = {3: (240, 480, 960)}  # groups -> stage output channels at 1x
-
-
-def conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
-    conv = nn.Conv2d(c_in, c_out, kernel, stride, kernel // 2, groups=groups, bias=False)
-    return nn.Sequential(conv, nn.BatchNorm2d(c_out))
+WIDTHS = (240, 480, 960)  # stage output channels at 1x, g = 3
 
 
 class ShuffleUnit(SlottedBlock):
@@ -69,22 +71,17 @@ class ShuffleNetV1(nn.Module):
     stage3: nn.Sequential
     stage4: nn.Sequential
 
-    def __init__(self, num_classes: int, in_chans: int = 3, groups: int = 3) -> None:
+    def __init__(self, num_classes: int, in_chans: int = 3) -> None:
         super().__init__()
         self.stem = nn.Sequential(
             conv_bn(in_chans, 24, 3, 2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         )
         c_in = 24
-        for num, (units, c_out) in enumerate(zip(UNITS, WIDTHS[groups], strict=True), start=2):
+        for num, (units, c_out) in enumerate(zip(UNITS, WIDTHS, strict=True), start=2):
+            first_unit_of_net = num == 2
             blocks = [
-                ShuffleUnit(
-                    c_in if i == 0 else c_out,
-                    c_out,
-                    2 if i == 0 else 1,
-                    groups,
-                    c_in != 24 or i > 0,
-                )
-                for i in range(units)
+                ShuffleUnit(c_in, c_out, 2, GROUPS, group_first=not first_unit_of_net),
+                *(ShuffleUnit(c_out, c_out, 1, GROUPS, group_first=True) for _ in range(units - 1)),
             ]
             self.add_module(f"stage{num}", nn.Sequential(*blocks))
             c_in = c_out
