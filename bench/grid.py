@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import registry
-from bench.data import native_image_size
+from bench.data import DATASETS, native_image_size
 from bench.errors import GridError
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
 from registry.core import IncompatibleError, UnknownNameError, did_you_mean
@@ -99,10 +99,8 @@ def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
     """Expand a parsed grid document (see the module docstring for its format)."""
     _check_keys(doc, TABLES, "top-level table")
     study = _read_study(doc.get("study", {}))
-    data = _read_dataclass(DataSpec, doc.get("data", {}), "data")
-    if data_root is not None:
-        data = dataclasses.replace(data, root=data_root)
-    image_size = data.image_size or native_image_size(data.name)  # also checks the dataset name
+    data = _read_data(doc.get("data", {}), data_root)
+    image_size = data.image_size or native_image_size(data.name)
     train = _read_dataclass(TrainSpec, doc.get("train", {}), "train")
     measure = _read_dataclass(MeasureSpec, doc.get("measure", {}), "measure")
     slices = doc.get("grid", {})
@@ -139,6 +137,47 @@ def _read_study(table: dict[str, Any]) -> Study:
     pairs = tuple(sorted(stand_in.items()))
     description = str(table.get("description", ""))
     return Study(name, description, table.get("paper"), table.get("table"), pairs)
+
+
+def _read_data(table: dict[str, Any], data_root: str | None) -> DataSpec:
+    """The ``[data]`` table; ``options`` are resolved against the dataset's own defaults."""
+    _check_keys(table, tuple(typing.get_type_hints(DataSpec)), "[data] key")
+    given = table.get("options", {})
+    data = _read_dataclass(DataSpec, {k: v for k, v in table.items() if k != "options"}, "data")
+    if data_root is not None:
+        data = dataclasses.replace(data, root=data_root)
+    native_image_size(data.name)  # checks the dataset name
+    meta = DATASETS.meta(data.name)
+    defaults: dict[str, Any] = meta.get("options", {})
+    if not isinstance(given, dict):
+        raise GridError("[data] options must be a table, e.g. options = {pieces = 4}")
+    if given and not defaults:
+        raise GridError(f"[data] options: dataset {data.name!r} has no options; remove them")
+    resolved = dict(defaults)
+    for key, value in given.items():
+        if key not in defaults:
+            known = list(defaults)
+            raise GridError(f"unknown [data] option {key!r}{did_you_mean(key, known)}")
+        resolved[key] = _coerce_option(value, defaults[key], f"[data] options {key}")
+    data = dataclasses.replace(data, options=tuple(sorted(resolved.items())))
+    if "validate" in meta:
+        meta["validate"](data)
+    return data
+
+
+def _coerce_option(value: Any, default: Any, where: str) -> Any:
+    """``value`` in the type of the option's ``default`` (ints accepted for floats)."""
+    number = (int, float)
+    if isinstance(default, tuple):
+        if isinstance(value, list) and len(value) == len(default):
+            if all(isinstance(v, number) and not isinstance(v, bool) for v in value):
+                return tuple(float(v) for v in value)
+        raise GridError(f"{where} = {value!r} must be a list of {len(default)} numbers")
+    if isinstance(default, float) and isinstance(value, number) and not isinstance(value, bool):
+        return float(value)
+    if type(value) is type(default):
+        return value
+    raise GridError(f"{where} = {value!r} must be a {type(default).__name__}")
 
 
 def _read_dataclass(cls: type, table: dict[str, Any], section: str) -> Any:

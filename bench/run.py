@@ -53,6 +53,7 @@ def execute_run(
     start = time.perf_counter()
     record = new_record(spec, device)
     data = load_dataset(spec.data)
+    record["data"] = data.describe()
     result = train_model(spec, data, device, on_epoch, checkpoint)
     record["params"] = count_params(result.model)
     record["curves"] = result.curves

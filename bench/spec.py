@@ -35,6 +35,9 @@ class DataSpec:
         root: local folder of the dataset, or a folder with one subfolder per dataset; ``None`` =
             ``$BENCH_DATA/<name>`` (not part of the run id).
         download: allow torchvision to download (off by default; not part of the run id).
+        options: the dataset's own knobs as sorted (name, value) pairs, resolved against its
+            defaults at grid expansion (``bench list`` datasets with options, e.g.
+            ``fashion_clutter``); empty for datasets without knobs (and then left out of the id).
     """
 
     name: str = "shapes"
@@ -44,6 +47,7 @@ class DataSpec:
     seed: int = 0
     root: str | None = field(default=None, compare=False)
     download: bool = field(default=False, compare=False)
+    options: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,9 @@ class RunSpec:
         spec["attention_kwargs"] = dict(self.attention_kwargs)
         for location_only in ("root", "download"):
             spec["data"].pop(location_only)
+        options = spec["data"].pop("options")
+        if options:  # datasets without knobs keep the ids they had before knobs existed
+            spec["data"]["options"] = {k: _json_ready(v) for k, v in self.data.options}
         spec["train"].pop("oom_backoff")  # how to run, not what: excluded like the data location
         del spec["measure"]  # what is measured afterwards does not change what was trained
         return spec
@@ -196,7 +203,11 @@ class RunSpec:
     def from_dict(cls, spec: dict[str, Any]) -> RunSpec:
         """Inverse of ``canonical`` (``root``/``download`` default when absent)."""
         spec = dict(spec)
-        data = DataSpec(**spec.pop("data"))
+        data_fields = dict(spec.pop("data"))
+        data_fields["options"] = tuple(
+            sorted((k, _hashable(v)) for k, v in data_fields.get("options", {}).items())
+        )
+        data = DataSpec(**data_fields)
         train_fields = dict(spec.pop("train"))
         train_fields["milestones"] = tuple(train_fields.get("milestones", ()))
         stages = spec.pop("stages")
@@ -211,6 +222,14 @@ class RunSpec:
             train=TrainSpec(**train_fields),
             measure=MeasureSpec(**measure),
         )
+
+
+def _json_ready(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _digest(obj: dict[str, Any]) -> str:

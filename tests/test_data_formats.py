@@ -69,7 +69,7 @@ def test_missing_and_incomplete_data(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_DATA", raising=False)
     with pytest.raises(DataError, match="no data root"):
         load_dataset(DataSpec("mnist"))
-    with pytest.raises(DataError, match=r"not found under .*cifar-10-batches-py/\{data_batch_1"):
+    with pytest.raises(DataError, match=r"not found in .*cifar-10-batches-py/\{data_batch_1"):
         load_dataset(DataSpec("cifar10", root=str(tmp_path / "nowhere")))
     write_cifar(tmp_path)
     (tmp_path / "cifar-10-batches-py" / "test_batch").unlink()

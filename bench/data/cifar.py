@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from bench.data import DATASETS, ENV_ROOT, Augment, ImageDataset, Split, resolve_root, subset
+from bench.data.base import DATASETS, ENV_ROOT, Augment, ImageDataset, Split, resolve_root, subset
 from bench.data.augment import resize
 from bench.errors import DataError
 from bench.spec import DataSpec

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from bench.data import DATASETS, Batch, ImageDataset, resolve_root, subset
+from bench.data.base import DATASETS, Batch, ImageDataset, resolve_root, subset
 from bench.errors import DataError
 from bench.spec import DataSpec
 

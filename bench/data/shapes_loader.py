@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from bench.data import DATASETS, Augment, ImageDataset, Split
+from bench.data.base import DATASETS, Augment, ImageDataset, Split
 from bench.data.shapes import SHAPE_CLASSES, make_shapes_splits
 from bench.data.stats import channel_stats
 from bench.spec import DataSpec
