@@ -1,10 +1,13 @@
 """The accuracy gate: compare current records with a committed baseline.
 
 A baseline file holds, per configuration, the mean top-1 accuracy over its seeds. The check fails
-for
-a configuration whose current mean fell by more than the tolerance (in accuracy points), or that
-has no
-finished run any more. Improvements never fail the gate.
+for a configuration whose current mean fell by more than the tolerance (in accuracy points), or that
+has no finished run any more. Improvements never fail the gate.
+
+The tolerance comes from measured seed variance: ``k x s x sqrt(2 / n)``, where ``s`` is the pooled
+seed std of a calibration study (the same recipe at more seeds, or the baseline study itself) and
+``sqrt(2 / n)`` turns it into the std of a difference of two n-seed means. With k = 3, a re-run on
+other hardware (a fresh draw of the seed noise) fails with probability about 0.1 %.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.report.stats import pooled_std
 from bench.report.tables import summary_table
 from bench.store import read_records, records_frame
 
-DEFAULT_TOLERANCE = 5.0  # accuracy points; above the seed-to-seed spread of the quick grid on CPU
+DEFAULT_TOLERANCE = 5.0  # accuracy points, for baselines written before calibrated tolerances
+DEFAULT_K = 3.0  # tolerance in stds of a difference of two n-seed means
 
 
 @dataclass(frozen=True)
@@ -53,17 +58,70 @@ def current_accuracies(results: Path, study: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def write_baseline(results: Path, study: str, path: Path, tolerance: float) -> int:
-    """Store the current accuracies of ``study`` as the baseline; returns how many
-    configurations."""
+def seed_values(results: Path, study: str) -> list[list[float]]:
+    """Per configuration of ``study``, the top-1 (%) of each finished seed."""
+    frame = records_frame(read_records(results, study)) if (results / study).is_dir() else None
+    if frame is None or frame.empty:
+        return []
+    done = frame[frame["status"] == "done"]
+    return [list(group["final_val_top1_pct"]) for _, group in done.groupby("config_id")]
+
+
+def calibrated_tolerance(
+    results: Path, calibration: str, n: int, k: float = DEFAULT_K
+) -> dict[str, Any]:
+    """The tolerance of an n-seed gate from the seed std measured by study ``calibration``.
+
+    Raises:
+        BenchError: the calibration study has no configuration with two finished seeds.
+    """
+    std, dof = pooled_std(seed_values(results, calibration))
+    if dof == 0 or std == 0:
+        raise BenchError(
+            f"study {calibration!r} in {results} has no seed spread to calibrate on "
+            "(it needs >= 2 finished seeds of a configuration with unequal results); run its grid"
+        )
+    return {
+        "points": round(k * std * math.sqrt(2 / n), 2),
+        "rule": "k x pooled seed std x sqrt(2 / n): k stds of a difference of two n-seed means",
+        "k": k,
+        "n_seeds": n,
+        "pooled_seed_std_points": round(std, 3),
+        "dof": dof,
+        "calibration_study": calibration,
+    }
+
+
+def write_baseline(
+    results: Path,
+    study: str,
+    path: Path,
+    *,
+    calibration: str | None = None,
+    k: float = DEFAULT_K,
+    tolerance: float | None = None,
+) -> int:
+    """Store the current accuracies of ``study`` as the baseline; returns how many configurations.
+
+    Args:
+        calibration: the study whose seed std sets the tolerance (default: ``study`` itself).
+        k: the tolerance in stds of a difference of two n-seed means.
+        tolerance: a fixed tolerance in points instead (recorded as not calibrated).
+    """
     configs = current_accuracies(results, study)
     if not configs:
         raise BenchError(f"no finished runs of study {study!r} in {results}; run its grid first")
+    if tolerance is None:
+        n = min(c["n"] for c in configs.values())
+        detail = calibrated_tolerance(results, calibration or study, n, k)
+    else:
+        detail = {"points": tolerance, "rule": "fixed by hand (--tolerance), not calibrated"}
     path.parent.mkdir(parents=True, exist_ok=True)
     baseline = {
         "study": study,
         "metric": "val_top1_pct",
-        "tolerance_points": tolerance,
+        "tolerance_points": detail["points"],
+        "tolerance": detail,
         "configs": configs,
     }
     path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")

@@ -19,7 +19,7 @@ from rich.table import Table
 
 import registry
 from bench import check as gate
-from bench.data import DATASETS
+from bench.data import DATASETS, load_dataset
 from bench.environment import pick_device
 from bench.errors import BenchError
 from bench.execute import plan
@@ -157,6 +157,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not todo.todo:
         return 0
+    for data in dict.fromkeys(spec.data for spec in todo.todo):
+        load_dataset(data)  # missing or damaged data: one line now, before any run starts
     device = pick_device(args.device)
     executor = args.executor
     if executor == "auto":  # one process on a CPU; isolated, packed runs on a GPU box
@@ -207,9 +209,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.update:
         study = args.study or _study_of(baseline_path)
         n = gate.write_baseline(
-            results, study, baseline_path, args.tolerance or gate.DEFAULT_TOLERANCE
+            results,
+            study,
+            baseline_path,
+            calibration=args.calibration,
+            k=args.k,
+            tolerance=args.tolerance,
         )
-        console.print(f"wrote {baseline_path}: {n} configurations of study {study!r}")
+        tolerance = gate.read_baseline(baseline_path)["tolerance_points"]
+        console.print(
+            f"wrote {baseline_path}: {n} configurations of study {study!r}, "
+            f"tolerance {tolerance} points"
+        )
         return 0
     baseline = gate.read_baseline(baseline_path)
     tolerance = args.tolerance or baseline.get("tolerance_points", gate.DEFAULT_TOLERANCE)
@@ -322,11 +333,22 @@ def _parser() -> argparse.ArgumentParser:
         "--tolerance",
         type=float,
         default=None,
-        help="accuracy points (default: baseline's, else 5)",
+        help="accuracy points (default: the baseline's calibrated tolerance)",
     )
     p.add_argument(
         "--update", action="store_true", help="write the baseline from the current records"
     )
     p.add_argument("--study", default=None, help="with --update: the study to record")
+    p.add_argument(
+        "--calibration",
+        default=None,
+        help="with --update: study whose pooled seed std sets the tolerance (default: --study)",
+    )
+    p.add_argument(
+        "--k",
+        type=float,
+        default=gate.DEFAULT_K,
+        help="with --update: tolerance = k x seed std x sqrt(2/n) (default 3)",
+    )
     p.set_defaults(func=cmd_check)
     return parser

@@ -112,3 +112,34 @@ def write_stanford_dogs(root: Path, breeds: int = 2, per_breed: int = 4) -> Path
             cells[i, 0] = np.array([f])
         savemat(str(root / f"{split}_list.mat"), {"file_list": cells})
     return root
+
+
+def write_fashion_mnist(
+    folder: Path, per_class: tuple[int, int] = (3, 2), *, torchvision_layout: bool = False
+) -> dict[str, str]:
+    """Fake Fashion-MNIST: gzipped IDX files, classes balanced, train pixels <= 127 and test
+    pixels >= 128 (so a test can tell which split a pixel came from).
+
+    Returns:
+        file name -> MD5 of the decompressed file (the digests a patched release expects).
+    """
+    import gzip
+    import hashlib
+
+    target = folder / "FashionMNIST" / "raw" if torchvision_layout else folder
+    target.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    digests = {}
+    for prefix, n, (low, high) in (
+        ("train", per_class[0], (1, 128)),
+        ("t10k", per_class[1], (128, 256)),
+    ):
+        labels = np.repeat(np.arange(10), n)
+        images = rng.integers(low, high, (len(labels), 28, 28))
+        images[:, :4] = 0  # a blank border, like the real items
+        for kind, arr in (("images-idx3", images), ("labels-idx1", labels)):
+            name = f"{prefix}-{kind}-ubyte"
+            raw = idx_bytes(arr)
+            (target / f"{name}.gz").write_bytes(gzip.compress(raw))
+            digests[name] = hashlib.md5(raw).hexdigest()
+    return digests

@@ -51,7 +51,11 @@ def test_report_and_check(trained):
     assert "resnet20 + se@block r16" in (work / "reports" / "tiny.md").read_text()
     assert (work / "reports" / "tiny_accuracy.png").exists()
     baseline = "results/baselines/tiny.json"
-    assert run_cli("check", "--baseline", baseline, "--update", cwd=work).returncode == 0
+    # one seed per configuration: no seed spread to calibrate a tolerance on, so it is refused
+    refused = run_cli("check", "--baseline", baseline, "--update", cwd=work)
+    assert refused.returncode == 2 and "no seed spread" in refused.stderr
+    update = ("check", "--baseline", baseline, "--update", "--tolerance", "5")
+    assert run_cli(*update, cwd=work).returncode == 0
     assert run_cli("check", "--baseline", baseline, cwd=work).returncode == 0
     # results/baselines/ holds JSON that is not a record: a plain report must not read it as a study
     assert run_cli("report", "--format", "md", cwd=work).returncode == 0

@@ -7,7 +7,9 @@ import math
 import pytest
 
 from bench.check import find_regressions, read_baseline, write_baseline
+from bench.errors import BenchError
 from bench.report.render import mean_std
+from bench.report.stats import minimum_detectable_effect, pooled_std
 from bench.report.study import write_report
 from bench.report.tables import summary_table
 from bench.store import read_records, records_frame
@@ -75,3 +77,40 @@ def _table_rows(markdown):
     for line in markdown.splitlines():
         if line.startswith("|") and not line.startswith("|--") and not line.startswith("|:"):
             yield [cell.strip() for cell in line.strip("|").split("|")]
+
+
+def test_tolerance_comes_from_the_pooled_seed_std(results, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    write_baseline(results, "g", baseline)  # calibrated on its own seeds: 60/62 and 70/74
+    detail = read_baseline(baseline)["tolerance"]
+    pooled = math.sqrt((2.0 + 8.0) / 2)  # (n_i - 1) s_i^2 summed over dof 2
+    assert detail["pooled_seed_std_points"] == round(pooled, 3) and detail["dof"] == 2
+    assert detail["n_seeds"] == 2 and detail["k"] == 3.0
+    assert read_baseline(baseline)["tolerance_points"] == round(3 * pooled * math.sqrt(2 / 2), 2)
+
+
+def test_calibration_study_and_no_spread(tmp_path):
+    results = tmp_path / "results"
+    write_golden(
+        results,
+        [golden_record("cal", "none", s, 60.0 + s) for s in range(5)]
+        + [golden_record("ci", "none", s, 60.0 + s) for s in range(2)],
+    )
+    baseline = tmp_path / "b.json"
+    write_baseline(results, "ci", baseline, calibration="cal", k=2.0)
+    detail = read_baseline(baseline)["tolerance"]
+    assert detail["calibration_study"] == "cal" and detail["dof"] == 4
+    assert math.isclose(detail["points"], round(2 * math.sqrt(2.5), 2))
+    write_golden(results, [golden_record("flat", "none", s, 50.0) for s in range(3)])
+    with pytest.raises(BenchError, match="no seed spread"):
+        write_baseline(results, "flat", baseline)
+
+
+def test_minimum_detectable_effect_and_pooled_std():
+    assert math.isnan(minimum_detectable_effect(1.0, 1))
+    # n = 3 per side, df 4: (2.776 + 0.941) x sqrt(2/3) = 3.035 stds
+    assert math.isclose(minimum_detectable_effect(1.0, 3), 3.035, abs_tol=1e-3)
+    assert minimum_detectable_effect(1.0, 10) < minimum_detectable_effect(1.0, 3)
+    assert pooled_std([[1.0], [float("nan"), 2.0]])[1] == 0
+    std, dof = pooled_std([[1.0, 3.0], [10.0, 10.0, 13.0]])
+    assert dof == 3 and math.isclose(std, math.sqrt((2.0 + 6.0) / 3))

@@ -58,3 +58,34 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
 def is_significant(p: float, alpha: float = ALPHA) -> bool:
     """Whether ``p`` says the difference exceeds the seed noise."""
     return not math.isnan(p) and p < alpha
+
+
+def pooled_std(groups: Sequence[Sequence[float]]) -> tuple[float, int]:
+    """The pooled seed std over groups (configurations) and its degrees of freedom.
+
+    ``sqrt(sum((n_i - 1) s_i^2) / sum(n_i - 1))``: each configuration contributes its spread around
+    its own mean; groups with fewer than two finite values contribute nothing. ``(nan, 0)`` when no
+    group has two values.
+    """
+    squares, dof = 0.0, 0
+    for group in groups:
+        finite = [float(v) for v in group if v is not None and math.isfinite(float(v))]
+        if len(finite) > 1:
+            squares += float(np.var(finite, ddof=1)) * (len(finite) - 1)
+            dof += len(finite) - 1
+    return (math.sqrt(squares / dof), dof) if dof else (math.nan, 0)
+
+
+def minimum_detectable_effect(
+    std: float, n: int, alpha: float = ALPHA, power: float = 0.8
+) -> float:
+    """The smallest true difference of two n-seed means that a two-sided t-test at ``alpha`` finds
+    with probability ``power``: ``(t_{1-alpha/2} + t_{power}) * std * sqrt(2 / n)``, df = 2n - 2.
+
+    ``nan`` below n = 2 or without a std.
+    """
+    if n < 2 or not math.isfinite(std):
+        return math.nan
+    dof = 2 * n - 2
+    factor = stats.t.ppf(1 - alpha / 2, dof) + stats.t.ppf(power, dof)
+    return float(factor * std * math.sqrt(2 / n))
