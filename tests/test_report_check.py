@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -11,7 +12,7 @@ from bench.errors import BenchError
 from bench.report.render import mean_std
 from bench.report.stats import minimum_detectable_effect, pooled_std
 from bench.report.study import write_report
-from bench.report.tables import summary_table
+from bench.report.tables import resolution, summary_table
 from bench.store import read_records, records_frame
 from tests.conftest import golden_record, write_golden
 
@@ -114,3 +115,24 @@ def test_minimum_detectable_effect_and_pooled_std():
     assert pooled_std([[1.0], [float("nan"), 2.0]])[1] == 0
     std, dof = pooled_std([[1.0, 3.0], [10.0, 10.0, 13.0]])
     assert dof == 3 and math.isclose(std, math.sqrt((2.0 + 6.0) / 3))
+
+
+def test_delta_and_p_need_three_seeds_a_side(tmp_path):
+    results = tmp_path / "results"
+    write_golden(
+        results,
+        [golden_record("d", "none", s, v) for s, v in enumerate((60.0, 61.0, 62.0))]
+        + [golden_record("d", "se", s, v) for s, v in enumerate((70.0, 71.0, 72.0))]
+        + [golden_record("d", "cbam", s, v) for s, v in enumerate((61.0, 62.0))],
+    )
+    frame = records_frame(read_records(results, "d"))
+    table = summary_table(frame).set_index("attention")
+    assert math.isnan(table.loc["none", "top1_delta"])
+    assert table.loc["se", "top1_delta"] == 10.0 and table.loc["se", "top1_p"] < 0.01
+    assert table.loc["cbam", "top1_delta"] == 0.5 and math.isnan(table.loc["cbam", "top1_p"])
+    found = resolution(frame)
+    assert found["n"] == 2 and found["dof"] == 2 + 2 + 1 and math.isclose(found["std"], math.sqrt(4.5 / 5))
+    assert math.isclose(found["mde"], minimum_detectable_effect(math.sqrt(0.9), 2))
+    report = (write_report(results, tmp_path / "reports", "d")[0]).read_text()
+    assert "+10.00 (p = 0.000)" in report and re.search(r"\+0\.50 +\|", report)
+    assert "pooled std of top-1 0.95 points (5 dof)" in report

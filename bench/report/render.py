@@ -42,18 +42,37 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
                 mean_std(m, s)
                 for m, s in zip(table["val_top5_pct_mean"], table["val_top5_pct_std"], strict=True)
             ],
+            "Δ top-1 vs baseline (p)": [
+                _delta_p(d, p) for d, p in zip(table["top1_delta"], table["top1_p"], strict=True)
+            ],
             "GMACs": table["gmacs"].map(lambda v: MISSING if pd.isna(v) else f"{v:.4f}"),
-            "latency b=1 (ms)": table["latency_batch_1_median_ms"].map(
-                lambda v: MISSING if pd.isna(v) else f"{v:.2f}"
-            ),
+            "latency b=1 (ms, IQR)": [
+                MISSING if pd.isna(m) else f"{m:.2f} ({q:.2f})"
+                for m, q in zip(
+                    table["latency_batch_1_median_ms"],
+                    table["latency_batch_1_iqr_ms"],
+                    strict=True,
+                )
+            ],
             "sfd": [
                 mean_std(m, s, digits=3)
                 for m, s in zip(table["sfd_mean"], table["sfd_std"], strict=True)
+            ],
+            "pointing game": [
+                mean_std(m, s, digits=3)
+                for m, s in zip(table["pointing_mean"], table["pointing_std"], strict=True)
             ],
             "n": table["n"].astype(str),
             "not done": table["not_done"].astype(str),
         }
     )
+
+
+def _delta_p(delta: float, p: float) -> str:
+    if pd.isna(delta):
+        return MISSING
+    shown = f"{delta:+.2f}"
+    return shown if pd.isna(p) else f"{shown} (p = {p:.3f})"
 
 
 # ---- paper layouts -------------------------------------------------------------------------------

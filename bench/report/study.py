@@ -9,7 +9,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.report import plots
 from bench.report.render import FORMATS, frame_latex, summary_display, summary_markdown
-from bench.report.tables import summary_table
+from bench.report.tables import MIN_SEEDS_FOR_TEST, resolution, summary_table
 from bench.store import read_records, records_frame
 
 
@@ -65,7 +65,12 @@ def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -
         "= 1, elementwise ops not counted) at batch 1 and the run's input size. Latency: median "
         f"forward time at batch 1 on {_latency_conditions(frame)}, measured once per "
         "architecture. sfd: the DAS saliency score (share of scaled Grad-CAM energy on the "
-        "target mask, das.md), mean ± sample std over seeds; — where not measured.",
+        "target mask, DAS paper's definition), and the pointing game (share of images whose "
+        "Grad-CAM peak falls on the mask), mean ± sample std over seeds; — where not measured. "
+        "Δ top-1: difference of the mean from the backbone's no-attention row, with Welch's "
+        f"two-sided p when both sides have n ≥ {MIN_SEEDS_FOR_TEST} seeds.",
+        "",
+        _resolution_line(frame),
         "",
         summary_markdown(table),
         "",
@@ -73,6 +78,24 @@ def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -
         "",
     ]
     return "\n".join(lines)
+
+
+def _resolution_line(frame: pd.DataFrame) -> str:
+    found = resolution(frame)
+    if found["dof"] == 0:
+        return "Seed noise: not measurable (no configuration has two finished seeds)."
+    mde = found["mde"]
+    if pd.isna(mde):
+        return (
+            f"Seed noise: pooled std of top-1 {found['std']:.2f} points ({found['dof']} dof); "
+            "some configuration has one seed only, so no difference can be tested."
+        )
+    return (
+        f"Seed noise: pooled std of top-1 {found['std']:.2f} points ({found['dof']} dof). At "
+        f"n = {found['n']} seeds per configuration, the smallest difference this study detects "
+        f"with 80 % power at p < 0.05 (two-sided t-test) is {mde:.2f} points; smaller "
+        "differences in the table are not resolved."
+    )
 
 
 def _latency_conditions(frame: pd.DataFrame) -> str:

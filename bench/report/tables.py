@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
+from bench.report.stats import minimum_detectable_effect, pooled_std, welch_p
+
 ACCURACY = "final_val_top1_pct"
-ARCHITECTURE_COLUMNS = ("gmacs", "latency_batch_1_median_ms")
+ARCHITECTURE_COLUMNS = ("gmacs", "latency_batch_1_median_ms", "latency_batch_1_iqr_ms")
 SEED_METRICS = {  # summary name -> records_frame column; averaged over seeds
     "val_top1_pct": "final_val_top1_pct",
     "val_top5_pct": "final_val_top5_pct",
     "sfd": "sfd_mean",
+    "pointing": "sfd_pointing_hit_rate",
+    "energy": "sfd_energy_in_mask_mean",
 }
+MIN_SEEDS_FOR_TEST = 3  # per side: below it, no p-value is shown (the std itself is too noisy)
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per configuration: size, cost, top-1/top-5 and sfd mean and std over seeds, n.
+    """One row per configuration: size, cost, top-1/top-5 and saliency mean and std over seeds, n,
+    and the top-1 difference from its backbone's baseline row with Welch's p.
 
     Runs that failed or diverged are counted but kept out of the means; std is the sample std
-    (ddof = 1) and is NaN with one seed.
+    (ddof = 1) and is NaN with one seed. ``top1_delta`` is NaN on baseline rows and where the
+    backbone has no baseline; ``top1_p`` is NaN unless both sides have ``MIN_SEEDS_FOR_TEST`` seeds
+    and some variance.
     """
     done = frame[frame["status"] == "done"]
     keys = ["config_id", "label", "backbone", "attention", "placement", "reduction", "stages"]
@@ -37,11 +47,42 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
             row[f"{metric}_std"] = values.std(ddof=1)
         row["n"] = len(ok)
         row["not_done"] = len(runs) - len(ok)
+        row["_top1"] = list(ok[ACCURACY]) if ACCURACY in ok else []
         rows.append(row)
     table = pd.DataFrame(rows)
+    baselines = {r["backbone"]: r["_top1"] for r in rows if r["attention"] == "none"}
+    table["top1_delta"] = [_delta(r, baselines) for r in rows]
+    table["top1_p"] = [_p(r, baselines) for r in rows]
     # baseline (no attention) first within each backbone, then by label
     table["_order"] = table["attention"] != "none"
-    return table.sort_values(["backbone", "_order", "label"]).drop(columns="_order")
+    table = table.sort_values(["backbone", "_order", "label"]).drop(columns=["_order", "_top1"])
+    return table
+
+
+def resolution(frame: pd.DataFrame) -> dict[str, float]:
+    """What a study can resolve: pooled seed std of top-1 (points), its dof, the smallest n per
+    configuration and the minimum detectable effect at that n (p < 0.05, 80 % power)."""
+    done = frame[frame["status"] == "done"]
+    groups = [list(g[ACCURACY]) for _, g in done.groupby("config_id")] if len(done) else []
+    std, dof = pooled_std(groups)
+    n = min((len(g) for g in groups), default=0)
+    return {"std": std, "dof": dof, "n": n, "mde": minimum_detectable_effect(std, n)}
+
+
+def _delta(row: dict, baselines: dict[str, list[float]]) -> float:
+    base = baselines.get(row["backbone"])
+    if row["attention"] == "none" or not base or not row["_top1"]:
+        return math.nan
+    return sum(row["_top1"]) / len(row["_top1"]) - sum(base) / len(base)
+
+
+def _p(row: dict, baselines: dict[str, list[float]]) -> float:
+    base = baselines.get(row["backbone"]) or []
+    if row["attention"] == "none" or min(len(base), len(row["_top1"])) < MIN_SEEDS_FOR_TEST:
+        return math.nan
+    if pooled_std([base, row["_top1"]])[0] == 0:
+        return math.nan  # no variance at all: a test would be meaningless
+    return welch_p(base, row["_top1"])
 
 
 def _first_valid(runs: pd.DataFrame, column: str) -> float:
