@@ -10,7 +10,8 @@ A grid file has four tables::
     [train]   epochs = 4, lr = 0.2, schedule = "onecycle", ...         (fields of TrainSpec)
     [measure] sfd_images = 200, cam_layers = ["layer3"], ...    (optional; fields of MeasureSpec)
     [grid]    backbone = [...], attention = [...], placement = [...], reduction = [...],
-              stages = [[2], [3]], seed = [0, 1], <attention hparam> = [...]
+              stages = [[2], [3]], seed = [0, 1], <attention hparam> = [...],
+              train = {random_erasing = 0.5}    (optional: this slice's [train] overrides)
 
 ``[[grid]]`` (an array of tables) takes the union of several slices. Any scalar may stand for a
 one-element list. Keys of ``[grid]`` other than the five axes are attention hyper-parameter axes
@@ -109,10 +110,11 @@ def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
     rejected: list[tuple[str, str]] = []
     cells = 0
     for table in slices:
+        table, slice_train = _slice_train(table, doc.get("train", {}), train)
         for cell in _cells(table):
             cells += 1
             try:
-                spec = _resolve(cell, study.name, data, train, image_size)
+                spec = _resolve(cell, study.name, data, slice_train, image_size)
             except IncompatibleError as err:
                 rejected.append((_describe_cell(cell), str(err)))
                 continue
@@ -122,6 +124,20 @@ def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
         raise GridError(f"no runnable cell in the grid ({reasons})")
     collapsed = cells - len(rejected) - len(specs)
     return Grid(study, list(specs.values()), rejected, collapsed)
+
+
+def _slice_train(
+    table: Any, train_table: dict[str, Any], train: TrainSpec
+) -> tuple[Any, TrainSpec]:
+    """A slice's own ``train = {...}`` overrides of ``[train]`` (e.g. one slice with Random
+    Erasing), and the slice without them."""
+    if not isinstance(table, dict) or "train" not in table:
+        return table, train
+    overrides = table["train"]
+    if not isinstance(overrides, dict):
+        raise GridError("[grid] train must be a table of [train] fields, e.g. {random_erasing = 0.5}")
+    merged = _read_dataclass(TrainSpec, {**train_table, **overrides}, "grid train")
+    return {k: v for k, v in table.items() if k != "train"}, merged
 
 
 def _read_study(table: dict[str, Any]) -> Study:

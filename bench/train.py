@@ -30,7 +30,7 @@ from torch import nn
 
 import registry
 from bench.data import BatchSource, ImageDataset
-from bench.data.augment import normalize
+from bench.data.augment import normalize, random_erase
 from bench.errors import GridError
 from bench.schedule import lr_factor
 from bench.spec import RunSpec, TrainSpec
@@ -170,6 +170,8 @@ def train_epoch(
         drop_last=len(split) >= train.batch_size,  # equal batches, but never an empty epoch
     )
     for images, labels, _ in batches:
+        if train.augment and train.random_erasing > 0:
+            images = random_erase(images, train.random_erasing, session.generator)
         batch_loss, batch_correct = session.step(
             normalize(images, session.mean, session.std), labels
         )

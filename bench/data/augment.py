@@ -49,3 +49,48 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
         images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
     )
     return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+ERASE_AREA = (0.02, 0.4)  # Zhong et al.'s s_l, s_h: erased share of the image area
+ERASE_ASPECT = 0.3  # r_1: aspect ratio drawn from [r_1, 1 / r_1]
+# The authors' Fashion-MNIST code erases with 0.4914 *after* normalising with (0.1307, 0.3081):
+# in pixel units that is a grey level of 0.1307 + 0.4914 x 0.3081.
+ERASE_FILL = 0.1307 + 0.4914 * 0.3081
+
+
+def random_erase(images: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Random Erasing (Zhong et al., AAAI 2020) of a whole uint8 batch at once, on its device.
+
+    Each image, with ``probability``, gets one rectangle of area ``U(ERASE_AREA)`` x H x W and
+    aspect ratio ``U(ERASE_ASPECT, 1 / ERASE_ASPECT)`` filled with ``ERASE_FILL``; a rectangle that
+    does not fit is not drawn again (one attempt, as the authors' Fashion-MNIST ``transforms.py``).
+    torchvision's ``RandomErasing`` does the same per image in a DataLoader worker; the batches here
+    already live on the training device, where a per-image Python loop would cost more than the
+    step itself.
+
+    Args:
+        images: uint8 (N, C, H, W).
+        probability: chance that an image is erased.
+        generator: random stream on the same device as ``images``.
+    """
+    n, _, h, w = images.shape
+    device = images.device
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return low + (high - low) * torch.rand(n, device=device, generator=generator)
+
+    erase = torch.rand(n, device=device, generator=generator) < probability
+    area = uniform(*ERASE_AREA) * (h * w)
+    aspect = uniform(ERASE_ASPECT, 1 / ERASE_ASPECT)
+    eh = torch.sqrt(area * aspect).round().long()
+    ew = torch.sqrt(area / aspect).round().long()
+    erase &= (eh < h) & (ew < w)
+    top = (uniform(0, 1) * (h - eh + 1).clamp_min(1)).long()
+    left = (uniform(0, 1) * (w - ew + 1).clamp_min(1)).long()
+    rows = torch.arange(h, device=device)[None, :]
+    cols = torch.arange(w, device=device)[None, :]
+    inside_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
+    inside_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
+    box = inside_rows[:, :, None] & inside_cols[:, None, :] & erase[:, None, None]
+    fill = torch.tensor(round(255 * ERASE_FILL), dtype=images.dtype, device=device)
+    return torch.where(box[:, None], fill, images)

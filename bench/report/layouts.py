@@ -21,6 +21,7 @@ import pandas as pd
 import registry
 from bench.report.papers import PaperTable, Row
 from bench.report.stats import Summary, is_significant, summarise, welch_p
+from bench.spec import ADDED_TRAIN_FIELDS
 from bench.store import records_frame
 
 SYNTHETIC = ("shapes",)
@@ -41,6 +42,7 @@ class Metric:
 METRICS: dict[str, Metric] = {
     "top1_err": Metric("top-1 err. (%)", "final_val_top1_pct", error=True),
     "top5_err": Metric("top-5 err. (%)", "final_val_top5_pct", error=True),
+    "best_top1_err": Metric("best-epoch top-1 err. (%)", "best_epoch_val_top1_pct", error=True),
     "top1_acc": Metric("top-1 acc. (%)", "final_val_top1_pct"),
     "top5_acc": Metric("top-5 acc. (%)", "final_val_top5_pct"),
     "train_top1_acc": Metric("train top-1 acc. (%)", "final_train_top1_pct"),
@@ -114,8 +116,9 @@ def prepare_frame(
         return frame
     by_id = {r["run_id"]: r["spec"] for r in records}
     frame["image_size"] = [by_id[i]["data"].get("image_size") for i in frame["run_id"]]
-    for key in ("optimizer", "lr", "batch_size", "weight_decay", "schedule"):
-        frame[f"train_{key}"] = [by_id[i]["train"].get(key) for i in frame["run_id"]]
+    for key in ("optimizer", "lr", "batch_size", "weight_decay", "schedule", "random_erasing"):
+        default = ADDED_TRAIN_FIELDS.get(key)  # left out of older records' specs
+        frame[f"train_{key}"] = [by_id[i]["train"].get(key, default) for i in frame["run_id"]]
     frame["run_backbone"], frame["run_dataset"] = frame["backbone"], frame["dataset"]
     inverse = {run: paper for paper, run in (stand_in or {}).items()}
     frame["backbone"] = frame["backbone"].map(lambda b: inverse.get(b, b))
