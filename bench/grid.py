@@ -135,7 +135,9 @@ def _slice_train(
         return table, train
     overrides = table["train"]
     if not isinstance(overrides, dict):
-        raise GridError("[grid] train must be a table of [train] fields, e.g. {random_erasing = 0.5}")
+        raise GridError(
+            "[grid] train must be a table of [train] fields, e.g. {random_erasing = 0.5}"
+        )
     merged = _read_dataclass(TrainSpec, {**train_table, **overrides}, "grid train")
     return {k: v for k, v in table.items() if k != "train"}, merged
 
@@ -185,9 +187,9 @@ def _coerce_option(value: Any, default: Any, where: str) -> Any:
     """``value`` in the type of the option's ``default`` (ints accepted for floats)."""
     number = (int, float)
     if isinstance(default, tuple):
-        if isinstance(value, list) and len(value) == len(default):
-            if all(isinstance(v, number) and not isinstance(v, bool) for v in value):
-                return tuple(float(v) for v in value)
+        numbers = isinstance(value, list) and len(value) == len(default)
+        if numbers and all(isinstance(v, number) and not isinstance(v, bool) for v in value):
+            return tuple(float(v) for v in value)
         raise GridError(f"{where} = {value!r} must be a list of {len(default)} numbers")
     if isinstance(default, float) and isinstance(value, number) and not isinstance(value, bool):
         return float(value)

@@ -50,7 +50,9 @@ def test_both_layouts_load(tmp_path, monkeypatch, fake_release, torchvision_layo
     folder = tmp_path / "other"
     digests = write_fashion_mnist(folder, torchvision_layout=torchvision_layout)
     monkeypatch.setitem(
-        idx.RELEASES, "fashion_mnist", dataclasses.replace(idx.RELEASES["fashion_mnist"], raw_md5=digests)
+        idx.RELEASES,
+        "fashion_mnist",
+        dataclasses.replace(idx.RELEASES["fashion_mnist"], raw_md5=digests),
     )
     data = load_dataset(DataSpec("fashion_mnist", root=str(folder)))
     assert data.train.images.shape == (30, 1, 28, 28) and len(data.val) == 20
@@ -66,7 +68,9 @@ def test_found_through_bench_data_and_system_folder(tmp_path, monkeypatch, fake_
     (tmp_path / "fm").rename(tmp_path / "fashion_mnist")
     assert len(load_dataset(DataSpec("fashion_mnist")).val) == 20  # $BENCH_DATA/fashion_mnist
     monkeypatch.delenv("BENCH_DATA")
-    system = dataclasses.replace(idx.RELEASES["fashion_mnist"], system=(tmp_path / "fashion_mnist",))
+    system = dataclasses.replace(
+        idx.RELEASES["fashion_mnist"], system=(tmp_path / "fashion_mnist",)
+    )
     monkeypatch.setitem(idx.RELEASES, "fashion_mnist", system)
     assert len(load_dataset(DataSpec("fashion_mnist", train_size=7)).train) == 7  # no configuration
 
@@ -104,7 +108,7 @@ def test_counts_and_class_balance_are_checked():
     idx.check_split(release, "train", images, torch.arange(20) % 10)
     with pytest.raises(DataError, match="class counts"):
         idx.check_split(release, "train", images, torch.zeros(20, dtype=torch.long))
-    with pytest.raises(DataError, match="labels outside 0..9"):
+    with pytest.raises(DataError, match=r"labels outside 0\.\.9"):
         idx.check_split(release, "train", images, torch.full((20,), 10))
     with pytest.raises(DataError, match="19 images, the release has 20"):
         idx.check_split(release, "train", images[:19], torch.arange(19) % 10)
@@ -173,7 +177,11 @@ def test_clutter_options_are_checked_at_grid_expansion(fake_release):
     ):
         with pytest.raises(GridError, match=match):
             expand_grid(grid(bad))
-    shapes = {"study": {"name": "s"}, "data": {"options": {"x": 1}}, "grid": {"backbone": "resnet20"}}
+    shapes = {
+        "study": {"name": "s"},
+        "data": {"options": {"x": 1}},
+        "grid": {"backbone": "resnet20"},
+    }
     with pytest.raises(GridError, match="has no options"):
         expand_grid(shapes)
 
@@ -191,10 +199,17 @@ def test_real_fashion_mnist_is_the_verified_release():
 
 @requires_real
 def test_real_cluttered_set():
-    spec = expand_grid(
-        {"study": {"name": "c"}, "data": {"name": "fashion_clutter", "train_size": 2000, "val_size": 500},
-         "grid": {"backbone": "resnet20"}}
-    ).specs[0].data
+    spec = (
+        expand_grid(
+            {
+                "study": {"name": "c"},
+                "data": {"name": "fashion_clutter", "train_size": 2000, "val_size": 500},
+                "grid": {"backbone": "resnet20"},
+            }
+        )
+        .specs[0]
+        .data
+    )
     data = load_dataset(spec)
     assert data.train.images.shape == (2000, 1, 40, 40) and data.val.masks.shape == (500, 40, 40)
     coverage = data.val.masks.float().mean(dim=(1, 2))

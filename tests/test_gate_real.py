@@ -46,8 +46,13 @@ def test_gate_fails_on_a_planted_lr_bug_and_passes_a_rerun(tmp_path, monkeypatch
     assert find_regressions(tmp_path / "again", read_baseline(baseline), tolerance) == []
 
     real_factor = bench.train.lr_factor
-    monkeypatch.setattr(bench.train, "lr_factor", lambda train, epoch: 0.01 * real_factor(train, epoch))
+    monkeypatch.setattr(
+        bench.train, "lr_factor", lambda train, epoch: 0.01 * real_factor(train, epoch)
+    )
     _run(tmp_path / "broken")
     regressions = find_regressions(tmp_path / "broken", read_baseline(baseline), tolerance)
     assert [r.label for r in regressions] == ["resnet20"]
-    assert regressions[0].current is not None and regressions[0].current < regressions[0].baseline - tolerance
+    assert (
+        regressions[0].current is not None
+        and regressions[0].current < regressions[0].baseline - tolerance
+    )

@@ -30,7 +30,10 @@ def test_erases_one_box_per_chosen_image_with_the_papers_areas():
 def test_run_ids_of_runs_without_erasing_are_unchanged():
     doc = {
         "study": {"name": "x"},
-        "grid": [{"backbone": "resnet20"}, {"backbone": "resnet20", "train": {"random_erasing": 0.5}}],
+        "grid": [
+            {"backbone": "resnet20"},
+            {"backbone": "resnet20", "train": {"random_erasing": 0.5}},
+        ],
     }
     plain, erased = expand_grid(doc).specs
     assert "random_erasing" not in plain.canonical()["train"]  # ids from before the field exist

@@ -131,7 +131,11 @@ def test_delta_and_p_need_three_seeds_a_side(tmp_path):
     assert table.loc["se", "top1_delta"] == 10.0 and table.loc["se", "top1_p"] < 0.01
     assert table.loc["cbam", "top1_delta"] == 0.5 and math.isnan(table.loc["cbam", "top1_p"])
     found = resolution(frame)
-    assert found["n"] == 2 and found["dof"] == 2 + 2 + 1 and math.isclose(found["std"], math.sqrt(4.5 / 5))
+    assert (
+        found["n"] == 2
+        and found["dof"] == 2 + 2 + 1
+        and math.isclose(found["std"], math.sqrt(4.5 / 5))
+    )
     assert math.isclose(found["mde"], minimum_detectable_effect(math.sqrt(0.9), 2))
     report = (write_report(results, tmp_path / "reports", "d")[0]).read_text()
     assert "+10.00 (p = 0.000)" in report and re.search(r"\+0\.50 +\|", report)

@@ -58,7 +58,9 @@ ERASE_ASPECT = 0.3  # r_1: aspect ratio drawn from [r_1, 1 / r_1]
 ERASE_FILL = 0.1307 + 0.4914 * 0.3081
 
 
-def random_erase(images: torch.Tensor, probability: float, generator: torch.Generator) -> torch.Tensor:
+def random_erase(
+    images: torch.Tensor, probability: float, generator: torch.Generator
+) -> torch.Tensor:
     """Random Erasing (Zhong et al., AAAI 2020) of a whole uint8 batch at once, on its device.
 
     Each image, with ``probability``, gets one rectangle of area ``U(ERASE_AREA)`` x H x W and

@@ -1,4 +1,4 @@
-"""The core types of a dataset: train and val splits of uint8 images, batched on the training device.
+"""Core dataset types: train and val splits of uint8 images, batched on the training device.
 
 Two kinds of split, used identically by the training loop (``split.batches(...)``):
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from bench.data.base import DATASETS, ENV_ROOT, Augment, ImageDataset, Split, resolve_root, subset
 from bench.data.augment import resize
+from bench.data.base import DATASETS, ENV_ROOT, Augment, ImageDataset, Split, resolve_root, subset
 from bench.errors import DataError
 from bench.spec import DataSpec
 

@@ -141,7 +141,10 @@ def _clutter(
         sy, sx = (torch.randint(0, 28 - p + 1, (n,), generator=g) for _ in range(2))
         dy, dx = (torch.randint(0, size - p + 1, (n,), generator=g) for _ in range(2))
         crop = items[
-            source[:, None, None], 0, (sy[:, None] + rows)[:, :, None], (sx[:, None] + cols)[:, None]
+            source[:, None, None],
+            0,
+            (sy[:, None] + rows)[:, :, None],
+            (sx[:, None] + cols)[:, None],
         ].float()
         ys, xs = (dy[:, None] + rows)[:, :, None], (dx[:, None] + cols)[:, None]
         layer[batch, 0, ys, xs] = torch.maximum(layer[batch, 0, ys, xs], crop)

@@ -14,9 +14,9 @@ files (the gzip header loses the file name, 24 bytes), so a ``.gz`` whose own di
 accepted when its decompressed content has the digest of the decompressed release (the sums
 torchvision lists for the raw files).
 
-Recipes as the field uses them: MNIST normalised only (a flipped digit is another glyph); Fashion-MNIST
-with the CIFAR recipe (pad-4 random crop + horizontal flip, as in the Random Erasing paper's code),
-normalised with the per-channel statistics of the full training split.
+Recipes as the field uses them: MNIST normalised only (a flipped digit is another glyph);
+Fashion-MNIST with the CIFAR recipe (pad-4 random crop + horizontal flip, as in the Random Erasing
+paper's code), normalised with the per-channel statistics of the full training split.
 """
 
 from __future__ import annotations
@@ -176,7 +176,9 @@ def check_split(release: Release, key: str, images: torch.Tensor, labels: torch.
         return
     expected = release.counts[key]
     if len(labels) != expected:
-        raise DataError(f"{where}: {len(labels)} images, the release has {expected}; {_fix(release)}")
+        raise DataError(
+            f"{where}: {len(labels)} images, the release has {expected}; {_fix(release)}"
+        )
     per_class = torch.bincount(labels, minlength=len(release.classes))
     if (per_class != expected // len(release.classes)).any():
         raise DataError(
@@ -228,7 +230,9 @@ def _load(spec: DataSpec, folder: str) -> ImageDataset:
 
 @functools.lru_cache(maxsize=2)
 def read_release(folder: Path, name: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Both splits of release ``name`` in ``folder``, verified: split -> (images (N,1,28,28), labels).
+    """Both splits of release ``name`` in ``folder``, verified: split -> (images, labels).
+
+    Images are uint8 (N, 1, 28, 28), labels int64.
 
     Raises:
         DataError: a file is damaged, of another version, or its split is malformed.

@@ -66,4 +66,14 @@ def run_inline(
                 outcome.errors[spec.run_id] = record["error"]
             progress.update(epochs, status=record["status"])
             progress.advance(grid_task)
+            if not console.is_terminal:  # logs and CI see each run as it ends, not only at exit
+                console.print(finished_line(spec, record))
     return outcome
+
+
+def finished_line(spec: RunSpec, record: dict) -> str:
+    """One plain line for a finished run: status, last-epoch top-1 and wall time."""
+    final = record.get("final") or {}
+    top1 = f", val top-1 {final['val_top1_pct']:.2f}%" if "val_top1_pct" in final else ""
+    wall = f", {record['wall_seconds']:.0f} s" if "wall_seconds" in record else ""
+    return f"{record['status']}: {spec.label} seed {spec.seed}{top1}{wall}"

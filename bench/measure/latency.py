@@ -18,6 +18,7 @@ import copy
 import functools
 import hashlib
 import json
+import logging
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +86,19 @@ def time_device_calls(fn: Callable[[], Any], timer: DeviceTimer, min_seconds: fl
     return [timer.elapsed_ms(a, b) for a, b in marks]
 
 
+def _import_benchmark_quietly() -> None:
+    """Import ``torch.utils.benchmark``, whose import probes for a CUDA toolkit through
+    ``torch.utils.cpp_extension`` and logs "No CUDA runtime is found" on every CPU-only run: noise
+    for a harness that measures on the CPU on purpose. The logger is quieted for the import only."""
+    probe = logging.getLogger("torch.utils.cpp_extension")
+    level = probe.level
+    probe.setLevel(logging.ERROR)
+    try:
+        import torch.utils.benchmark  # noqa: F401
+    finally:
+        probe.setLevel(level)
+
+
 def time_cpu_calls(fn: Callable[[], Any], min_seconds: float) -> list[float]:
     """Milliseconds per call of ``fn`` on the CPU: block means of a blocked autorange.
 
@@ -92,8 +106,7 @@ def time_cpu_calls(fn: Callable[[], Any], min_seconds: float) -> list[float]:
     ``fn`` fills few blocks in ``min_seconds``; single timed calls then top the samples up to
     ``MIN_CPU_SAMPLES`` so that the IQR means something.
     """
-    import torch.utils.benchmark  # late: importing it probes for a CUDA toolkit and logs
-
+    _import_benchmark_quietly()
     timer = torch.utils.benchmark.Timer(
         stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
     )
