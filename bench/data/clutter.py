@@ -24,8 +24,9 @@ crop could push the item off the canvas.
 Knobs (``[data] options = {...}`` in a grid; defaults in ``DEFAULTS``): the canvas side is
 ``[data] image_size`` (default 40 px), ``scale`` (item side / 28), ``pieces``, ``piece_size``,
 ``background``. Generation is vectorised (``grid_sample`` for the items, one gather per clutter
-piece): about 2 s for the 70,000 canvases at 40 px on one core; a grid's runs share one generated
-set in memory (``functools.lru_cache``).
+piece): about 1 s per 10,000 canvases at 40 px on one CPU thread
+(``benchmarks/test_data_generation.py``), so the whole 70,000 take seconds and are generated, not
+stored; a grid's runs share one generated set in memory (``functools.lru_cache``).
 """
 
 from __future__ import annotations
