@@ -157,9 +157,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not todo.todo:
         return 0
+    device = pick_device(args.device)
     for data in dict.fromkeys(spec.data for spec in todo.todo):
         load_dataset(data)  # missing or damaged data: one line now, before any run starts
-    device = pick_device(args.device)
     executor = args.executor
     if executor == "auto":  # one process on a CPU; isolated, packed runs on a GPU box
         executor = "process" if device.type == "cuda" else "inline"
