@@ -24,15 +24,21 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise BenchError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+        raise BenchError(
+            f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type not in ("cpu", "cuda"):
         raise BenchError(f"--device {name!r}: attnbench runs on cpu or cuda; use auto, cpu or cuda")
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise BenchError(f"--device {name}: this machine has no CUDA GPU; use --device cpu or auto")
+            raise BenchError(
+                f"--device {name}: this machine has no CUDA GPU; use --device cpu or auto"
+            )
         if device.index is not None and device.index >= count:
-            raise BenchError(f"--device {name}: only {count} CUDA GPU(s) here (cuda:0..{count - 1})")
+            raise BenchError(
+                f"--device {name}: only {count} CUDA GPU(s) here (cuda:0..{count - 1})"
+            )
     return device
 
 

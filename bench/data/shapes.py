@@ -43,7 +43,8 @@ SHAPE_CLASSES: tuple[str, ...] = (
 )
 
 # Difficulty knobs, in image-relative units (1.0 = image side). Calibrated so a CIFAR ResNet-20 on
-# 8,000 images at 32 px lands well above chance and well below saturation (see DESIGN.md).
+# 8,000 images at 32 px lands well above chance and well below saturation (see the README's
+# calibration of shapes).
 RADIUS_RANGE = (0.15, 0.24)  # circumradius: 10-15 px across at 32 px
 STRIPE_PERIOD = 0.125  # one dark + one light stripe: 4 px at 32 px
 STRIPE_CONTRAST = 0.6  # how far the second stripe colour moves toward black or white

@@ -6,7 +6,7 @@ upsampled bilinearly to the image (OpenCV) and min-max normalised per image.
 
 Scores per image, with w the normalised map and R the object mask (the dataset's own):
 
-* ``sfd`` (DAS, arXiv:2311.12091; definition in papers/das.md): with s(w) = (e^w - 1) / (e - 1) and
+* ``sfd`` (DAS, arXiv:2311.12091, as the paper defines it): with s(w) = (e^w - 1) / (e - 1) and
   B = R u {p not in R : w_p >= tau}, sfd = sum_R s(w) / sum_B s(w). 1 = all salience on the
   object, 0 = all of it elsewhere. Default tau = 0.5 (``MeasureSpec.sfd_tau``).
 * ``energy_in_mask``: sum_R w / sum w, the energy-based pointing game (Score-CAM, arXiv:1910.01279).

@@ -1,6 +1,6 @@
 """DAS: A Deformable Attention to Capture Salient Information in CNNs, arXiv:2311.12091.
 
-No official code exists; the layers follow the project definition in ``papers/das.md``:
+No official code exists; the layers follow the method section of the paper:
 depthwise 3x3 + pointwise 1x1 (C -> c' = max(1, round(alpha * C))) -> InstanceNorm (affine) ->
 GELU -> 3x3 deformable conv (c' -> C; offsets from a zero-initialised 3x3 conv, so it starts as a
 plain conv) -> channel-wise LayerNorm -> sigmoid -> ``x * gate``.
