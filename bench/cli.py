@@ -29,6 +29,7 @@ from bench.execute.summary import counts_line, failure_table
 from bench.grid import load_grid
 from bench.report.render import FORMATS
 from bench.report.study import write_reports
+from bench.store import damaged_records
 from registry.core import IncompatibleError, UnknownNameError
 
 GRIDS = Path(registry.__file__).parent / "grids"
@@ -42,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         load_plugins()  # BENCH_PLUGINS: user modules that register attention modules or backbones
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        damaged = damaged_records()
+        if damaged:
+            print(
+                f"bench: {len(damaged)} damaged record(s) moved aside as *.corrupt and skipped "
+                "(bench run recomputes them)",
+                file=sys.stderr,
+            )
+        return code
     except (BenchError, UnknownNameError, IncompatibleError) as err:
         print(f"bench: error: {err}", file=sys.stderr)
         return 2

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from bench.errors import BenchError
 
 FINAL_STATUSES = ("done", "diverged")  # a diverged run is a result; a failed one is worth retrying
 # record keys that are not measurements; everything else numeric becomes a DataFrame column
@@ -44,16 +44,70 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
         raise
 
 
+REQUIRED = ("schema_version", "run_id", "spec", "status")  # what every record has
+STALE_TEMP_SECONDS = 60.0  # a record write takes milliseconds: an older temp file is a dead write
+_damaged: list[Path] = []  # records moved aside by this process, for the commands' summaries
+
+
 def read_record(path: Path) -> dict[str, Any] | None:
-    """The record at ``path``, or ``None`` if there is none."""
+    """The record at ``path``; ``None`` if there is none or it is damaged.
+
+    A damaged record (not JSON, not an object, a field missing, ``done`` without final metrics) is
+    moved aside to ``<name>.corrupt``, reported on one line on stderr and then counts as not run,
+    so ``bench run`` recomputes it and ``bench report`` / ``bench check`` go on with the rest.
+    """
     try:
-        return json.loads(path.read_text())
+        text = path.read_bytes()
     except FileNotFoundError:
         return None
-    except json.JSONDecodeError as err:
-        raise BenchError(
-            f"{path} is not a valid record ({err}); delete it to re-run that cell"
-        ) from None
+    problem = _problem(text)
+    if problem is None:
+        return json.loads(text)
+    corrupt = path.with_name(f"{path.name}.corrupt")
+    os.replace(path, corrupt)
+    _damaged.append(corrupt)
+    print(
+        f"bench: warning: {path} is a damaged record ({problem}); moved to {corrupt.name}, "
+        "its run counts as not done",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _problem(text: bytes) -> str | None:
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return f"not JSON: {err}".splitlines()[0]
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    missing = [key for key in REQUIRED if key not in record]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if record["status"] == "done" and not isinstance(record.get("final"), dict):
+        return "status done without final metrics"
+    if not isinstance(record["spec"], dict):
+        return "spec is not an object"
+    return None
+
+
+def damaged_records() -> list[Path]:
+    """Records this process found damaged and moved aside (``*.corrupt``)."""
+    return list(_damaged)
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temp files of record writes that died (older than ``STALE_TEMP_SECONDS``)."""
+    removed = 0
+    now = time.time()
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+        try:
+            if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
+                tmp.unlink()
+                removed += 1
+        except FileNotFoundError:  # another process cleaned it first
+            continue
+    return removed
 
 
 def is_finished(path: Path) -> bool:

@@ -7,7 +7,15 @@ import os
 
 import pytest
 
-from bench.store import is_finished, read_records, record_path, records_frame, write_record
+from bench.store import (
+    is_finished,
+    read_record,
+    read_records,
+    record_path,
+    records_frame,
+    remove_stale_temp_files,
+    write_record,
+)
 from tests.conftest import golden_record, write_golden
 
 
@@ -43,3 +51,46 @@ def test_frame_flattens_measurements(tmp_path):
     assert sorted(frame["final_val_top1_pct"]) == [60.0, 61.0, 62.0]
     assert set(frame["params_total_m"]) == {0.27}
     assert frame["config_id"].nunique() == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b'{"status": "do', "not JSON"),
+        (b"\x00\xff\xfe", "not JSON"),
+        (b"42", "a JSON int"),
+        (b'"text"', "a JSON str"),
+        (b'{"status": "done"}', "missing schema_version, run_id, spec"),
+    ],
+)
+def test_damaged_record_is_moved_aside_and_counts_as_not_run(tmp_path, capsys, content, problem):
+    path = tmp_path / "s" / "abc.json"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    assert read_record(path) is None
+    assert not path.exists() and (tmp_path / "s" / "abc.json.corrupt").read_bytes() == content
+    err = capsys.readouterr().err
+    assert problem in err and len(err.strip().splitlines()) == 1
+
+
+def test_done_without_final_metrics_is_damaged(tmp_path):
+    record = {"schema_version": 1, "run_id": "abc", "spec": {}, "status": "done"}
+    path = tmp_path / "abc.json"
+    path.write_text(json.dumps(record))
+    assert read_record(path) is None and (tmp_path / "abc.json.corrupt").exists()
+
+
+def test_report_goes_on_past_a_damaged_record(tmp_path):
+    write_golden(tmp_path, [golden_record("g", "none", 0, 60.0), golden_record("g", "se", 0, 70.0)])
+    (tmp_path / "g" / "zzz.json").write_text("{trunc")
+    records = read_records(tmp_path, "g")
+    assert len(records) == 2 and (tmp_path / "g" / "zzz.json.corrupt").exists()
+
+
+def test_stale_temp_files_are_removed(tmp_path):
+    stale, fresh = tmp_path / ".abc.x1.tmp", tmp_path / ".abc.x2.tmp"
+    stale.write_text("{")
+    fresh.write_text("{")
+    os.utime(stale, (0, 0))
+    assert remove_stale_temp_files(tmp_path) == 1
+    assert not stale.exists() and fresh.exists()

@@ -13,7 +13,13 @@ from bench.execute.oom import execute_with_backoff
 from bench.grid import Grid
 from bench.run import failed_record
 from bench.spec import RunSpec
-from bench.store import FINAL_STATUSES, read_record, record_path, write_record
+from bench.store import (
+    FINAL_STATUSES,
+    read_record,
+    record_path,
+    remove_stale_temp_files,
+    write_record,
+)
 from bench.train import EpochCallback
 
 
@@ -39,6 +45,7 @@ class Outcome:
 def plan(grid: Grid, results: Path, *, retry_failed: bool = False) -> Plan:
     """Split a grid into runs to do and finished runs; failed runs are redone only on request."""
     result = Plan(todo=[])
+    remove_stale_temp_files(results / grid.study.name)
     for spec in grid.specs:
         record = read_record(record_path(results, spec.study, spec.run_id))
         status = None if record is None else record.get("status")
