@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
         raise
 
 
+RUN_ID = re.compile("[0-9a-f]{12}")  # the name of a record file: its run id (``RunSpec.run_id``)
 REQUIRED = ("schema_version", "run_id", "spec", "status")  # what every record has
 STALE_TEMP_SECONDS = 60.0  # a record write takes milliseconds: an older temp file is a dead write
 _damaged: list[Path] = []  # records moved aside by this process, for the commands' summaries
@@ -117,14 +119,18 @@ def is_finished(path: Path) -> bool:
 
 
 def read_records(results: Path, study: str | None = None) -> list[dict[str, Any]]:
-    """Every record under ``results`` (or one study), in a stable order."""
+    """Every record under ``results`` (or one study), in a stable order.
+
+    Only ``<run_id>.json`` files are records; other JSON (``results/baselines/*.json``) is not read.
+    """
     folders = [results / study] if study else sorted(p for p in results.iterdir() if p.is_dir())
     records = []
     for folder in folders:
         for path in sorted(folder.glob("*.json")):
-            record = read_record(path)
-            if record is not None and "run_id" in record:
-                records.append(record)
+            if RUN_ID.fullmatch(path.stem):
+                record = read_record(path)
+                if record is not None:
+                    records.append(record)
     return records
 
 
