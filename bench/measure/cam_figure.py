@@ -8,6 +8,7 @@ in the DAS paper's figures; the first column shows the image with its object mas
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from bench.data import Split, load_dataset
 from bench.errors import BenchError
 from bench.measure.saliency import first_images, upsample
-from bench.spec import DataSpec
+from bench.spec import RunSpec
 from bench.store import FINAL_STATUSES, read_records
 
 CELL_INCHES = 1.6
@@ -69,7 +70,8 @@ def write_cam_figure(
     rows = min([images] + [len(r["cam"]["images"]) for r in records])
     if rows == 0:
         raise BenchError("the records stored no Grad-CAM maps ([measure] cam_images = 0)")
-    val = load_dataset(DataSpec(**records[0]["spec"]["data"], root=data_root)).val
+    data = RunSpec.from_dict(records[0]["spec"]).data  # options back to their hashable form
+    val = load_dataset(dataclasses.replace(data, root=data_root)).val
     pixels, labels, masks = first_images(val, rows, torch.device("cpu"))
     split = Split(pixels, labels, masks)
     fig = Figure(figsize=(CELL_INCHES * (len(records) + 1), CELL_INCHES * rows))
