@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.report.stats import pooled_std
-from bench.report.tables import summary_table
+from bench.report.tables import resolution, summary_table
 from bench.store import read_records, records_frame
 
 DEFAULT_TOLERANCE = 5.0  # accuracy points, for baselines written before calibrated tolerances
@@ -58,15 +57,6 @@ def current_accuracies(results: Path, study: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def seed_values(results: Path, study: str) -> list[list[float]]:
-    """Per configuration of ``study``, the top-1 (%) of each finished seed."""
-    frame = records_frame(read_records(results, study)) if (results / study).is_dir() else None
-    if frame is None or frame.empty:
-        return []
-    done = frame[frame["status"] == "done"]
-    return [list(group["final_val_top1_pct"]) for _, group in done.groupby("config_id")]
-
-
 def calibrated_tolerance(
     results: Path, calibration: str, n: int, k: float = DEFAULT_K
 ) -> dict[str, Any]:
@@ -75,7 +65,9 @@ def calibrated_tolerance(
     Raises:
         BenchError: the calibration study has no configuration with two finished seeds.
     """
-    std, dof = pooled_std(seed_values(results, calibration))
+    records = read_records(results, calibration) if (results / calibration).is_dir() else []
+    found = resolution(records_frame(records)) if records else {"std": 0.0, "dof": 0}
+    std, dof = found["std"], found["dof"]
     if dof == 0 or std == 0:
         raise BenchError(
             f"study {calibration!r} in {results} has no seed spread to calibrate on "
