@@ -1,8 +1,7 @@
-"""The ``bench`` command: list | describe | run | report | check. Thin: parse, call, print.
+"""The ``bench`` command: list | describe | run | cam | report | check. Thin: parse, call, print.
 
 Every user error (unknown name, bad grid, missing data, ...) is one line on stderr and exit status
-2;
-a grid with failed runs exits 1; Ctrl-C keeps every finished record and exits 130.
+2; a grid with failed runs exits 1; Ctrl-C keeps every finished record and exits 130.
 """
 
 from __future__ import annotations
@@ -27,12 +26,13 @@ from bench.execute.inline import run_inline
 from bench.execute.plugins import load_plugins
 from bench.execute.summary import counts_line, failure_table
 from bench.grid import load_grid
+from bench.report.cam import write_cam_figure
 from bench.report.render import FORMATS
-from bench.report.study import write_reports
+from bench.report.write import write_reports
 from bench.store import damaged_records
+from registry import GRIDS
 from registry.core import IncompatibleError, UnknownNameError
 
-GRIDS = Path(registry.__file__).parent / "grids"
 DEFAULT_GRID = GRIDS / "quick.toml"
 
 console = Console(soft_wrap=True)  # long lines stay whole in logs and pipes
@@ -138,8 +138,6 @@ GMACS_LABELS = {
 
 def cmd_cam(args: argparse.Namespace) -> None:
     """Write the Grad-CAM grid PNG of a study (rows = images, columns = configurations)."""
-    from bench.measure.cam_figure import write_cam_figure
-
     out = Path(args.out) if args.out else Path(args.reports) / f"{args.study}_cam.png"
     path = write_cam_figure(
         Path(args.results),

@@ -15,13 +15,11 @@ A grid file has four tables::
 
 ``[[grid]]`` (an array of tables) takes the union of several slices. Any scalar may stand for a
 one-element list. Keys of ``[grid]`` other than the five axes are attention hyper-parameter axes
-(e.g.
-``alpha = [0.1, 0.2]``) and apply to the modules whose constructor accepts them.
+(e.g. ``alpha = [0.1, 0.2]``) and apply to the modules whose constructor accepts them.
 
 Expansion collapses meaningless cells (attention ``none`` ignores placement, reduction, stages and
 hyper-parameters; a module without ``reduction`` ignores the reduction axis) and sets aside
-impossible
-ones with the registry's reason before anything trains.
+impossible ones with the registry's reason before anything trains.
 """
 
 from __future__ import annotations
@@ -78,8 +76,7 @@ def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
 
     Raises:
         GridError: a missing file, a TOML syntax error (with line), a wrong type or value, an
-        unknown
-            name, or a grid in which every cell is impossible.
+            unknown name, or a grid in which every cell is impossible.
     """
     path = Path(path)
     if not path.is_file():

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 import traceback
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +18,7 @@ from bench.environment import describe_environment
 from bench.measure.params import count_params
 from bench.measure.suite import measure_run
 from bench.spec import SCHEMA_VERSION, RunSpec
+from bench.store import RunFiles
 from bench.train import EpochCallback, best_epoch, train_model
 
 CURVE_ONLY = ("epoch", "lr", "seconds")  # curve fields that are not end-of-training metrics
@@ -43,17 +43,19 @@ def execute_run(
     spec: RunSpec,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
-    checkpoint: Path | None = None,
+    files: RunFiles | None = None,
 ) -> dict[str, Any]:
     """Train and measure ``spec``; returns its record (status ``done`` or ``diverged``).
 
     Exceptions propagate: the executor turns them into a ``failed`` record (see ``failed_record``).
-    ``checkpoint`` is the run's resumable checkpoint file (see ``bench.train.train_model``).
+    ``files`` places the run's resumable checkpoint (see ``bench.train.train_model``) and the study
+    folder searched for a latency of the same architecture; ``None``: no checkpoint, no search.
     """
     start = time.perf_counter()
     record = new_record(spec, device)
     data = load_dataset(spec.data)
     record["data"] = data.describe()
+    checkpoint = None if files is None else files.checkpoint
     result = train_model(spec, data, device, on_epoch, checkpoint)
     record["params"] = count_params(result.model)
     record["curves"] = result.curves
@@ -65,8 +67,7 @@ def execute_run(
     record["determinism"] = result.determinism
     record["status"] = result.status
     record["error"] = result.error
-    # checkpoints live in <results>/<study>/ckpt/: the study folder holds earlier seeds' latencies
-    study_folder = checkpoint.parent.parent if checkpoint is not None else None
+    study_folder = None if files is None else files.folder
     record |= measure_run(
         spec, result.model, data, device, status=result.status, study_folder=study_folder
     )

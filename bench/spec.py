@@ -1,12 +1,10 @@
 """What one run is: the resolved, canonical description of a training run and its id.
 
 A ``RunSpec`` is everything that determines a result (architecture, data, training recipe, seed).
-Its
-run id is a hash of the canonical JSON form, so the same cell of two grids maps to the same record
-and
-re-running a grid finds finished work. Fields that say *where* data lives rather than *what* it is
-(``DataSpec.root``, ``download``) are excluded from the hash: moving a dataset does not change a
-result.
+Its run id is a hash of the canonical JSON form, so the same cell of two grids maps to the same
+record and re-running a grid finds finished work. Fields that say *where* data lives rather than
+*what* it is (``DataSpec.root``, ``download``) are excluded from the hash: moving a dataset does not
+change a result.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ class DataSpec:
         name: dataset name (``shapes`` is the synthetic default; see ``bench list``).
         image_size: side length fed to the network; ``None`` = the dataset's native size.
         train_size: images in the training split (``shapes``: generated; real data: a random
-        subset).
+            subset).
         val_size: images in the validation split, same convention.
         seed: seed of the data itself (generation, subsets); fixed across run seeds on purpose so
             that seeds vary only initialisation and batch order.
@@ -65,17 +63,17 @@ class TrainSpec:
         nesterov: Nesterov momentum for SGD.
         weight_decay: L2 / decoupled weight decay.
         schedule: ``constant`` | ``onecycle`` | ``cosine`` | ``multistep`` | ``step`` |
-        ``exponential``.
+            ``exponential``.
         milestones: epochs at which ``multistep`` multiplies the lr by ``gamma``.
         gamma: decay factor of ``multistep``, ``step`` (every ``step_size`` epochs) and
-        ``exponential``.
+            ``exponential``.
         step_size: period in epochs of ``step``.
         warmup_epochs: linear warm-up from 0 at the start of training (fractional epochs allowed).
         label_smoothing: cross-entropy label smoothing.
         random_erasing: probability of Random Erasing per training image (Zhong et al.; 0 = off,
             the paper uses 0.5; see ``bench.data.augment.random_erase``).
         augment: the dataset's paper augmentation on the training split (flip + crop for small
-        images).
+            images).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) | ``fp32`` | ``bf16``.
         channels_last: memory format; ``None`` = on for CUDA, off for CPU.
         compile: wrap the model in ``torch.compile``.
@@ -149,8 +147,7 @@ class RunSpec:
 
     ``placement`` is the resolved placement (the module's default filled in), ``None`` for attention
     ``none``; ``reduction`` is ``None`` for modules without one; ``attention_kwargs`` is a sorted
-    tuple of
-    (name, value) pairs so the spec stays hashable.
+    tuple of (name, value) pairs so the spec stays hashable.
     """
 
     study: str

@@ -1,19 +1,22 @@
-"""results/ on disk: one JSON record per run, written atomically, and a pandas view of them.
+"""results/ on disk: the folder layout of a run's files, one JSON record per run written
+atomically, and a pandas view of the records.
 
-Layout: ``<results>/<study>/<run_id>.json``. A record is written to a temporary file in the same
-folder,
-flushed to disk and renamed over its final name, so a reader (or a re-run after a crash) sees either
-the whole record or none. Raw numbers only: formatting belongs to the report.
+``RunFiles`` is the one owner of the layout (the record, a failed run's log, the checkpoint, the
+lock). A record is written to a temporary file in the same folder, flushed to disk and renamed over
+its final name, so a reader (or a re-run after a crash) sees either the whole record or none. Raw
+numbers only: formatting belongs to the report.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +27,56 @@ FINAL_STATUSES = ("done", "diverged")  # a diverged run is a result; a failed on
 NOT_MEASUREMENTS = ("spec", "run_id", "config_id", "label", "status", "environment", "curves")
 
 
+@dataclass(frozen=True)
+class RunFiles:
+    """Where every file of one run lives: ``<results>/<study>/`` holds
+
+    * ``<run_id>.json``: the record (``write_record``);
+    * ``<run_id>.log``: the traceback and worker output of a failed run;
+    * ``ckpt/<run_id>.pt``: the resumable checkpoint, deleted when the run ends;
+    * ``.locks/<run_id>.lock``: the claim of the ``bench run`` driving the run
+      (``bench.execute.locks``);
+    * ``.<name>.*tmp``: a write in progress (``temp_path``; ``remove_stale_temp_files``).
+    """
+
+    results: Path
+    study: str
+    run_id: str
+
+    @property
+    def folder(self) -> Path:
+        """The study's folder (also searched for latencies of the same architecture)."""
+        return self.results / self.study
+
+    @property
+    def record(self) -> Path:
+        return self.folder / f"{self.run_id}.json"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / f"{self.run_id}.log"
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.folder / "ckpt" / f"{self.run_id}.pt"
+
+    @property
+    def lock(self) -> Path:
+        return self.folder / ".locks" / f"{self.run_id}.lock"
+
+    def of_run(self, run_id: str) -> RunFiles:
+        """The files of another run of the same study (an OOM retry's smaller batch)."""
+        return dataclasses.replace(self, run_id=run_id)
+
+
 def record_path(results: Path, study: str, run_id: str) -> Path:
     """Where the record of ``run_id`` lives."""
-    return results / study / f"{run_id}.json"
+    return RunFiles(results, study, run_id).record
+
+
+def temp_path(path: Path) -> Path:
+    """The temporary name a file is written under before it is renamed to ``path``."""
+    return path.with_name(f".{path.name}.tmp")
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
@@ -99,10 +149,12 @@ def damaged_records() -> list[Path]:
 
 
 def remove_stale_temp_files(folder: Path) -> int:
-    """Delete temp files of record writes that died (older than ``STALE_TEMP_SECONDS``)."""
+    """Delete temp files of record and checkpoint writes that died (older than
+    ``STALE_TEMP_SECONDS``) in a study's ``folder``."""
     removed = 0
     now = time.time()
-    for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+    stale = [*folder.glob(".*.tmp"), *folder.glob("ckpt/.*.tmp")] if folder.is_dir() else []
+    for tmp in stale:
         try:
             if now - tmp.stat().st_mtime > STALE_TEMP_SECONDS:
                 tmp.unlink()
@@ -138,8 +190,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: spec axes, status, and every scalar measurement, flattened with ``_``.
 
     E.g. ``record["final"]["val_top1_pct"]`` becomes the column ``final_val_top1_pct``; lists
-    (curves,
-    per-image scores) stay in the records.
+    (curves, per-image scores) stay in the records.
     """
     rows = []
     for record in records:

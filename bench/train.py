@@ -34,6 +34,7 @@ from bench.data.augment import normalize, random_erase
 from bench.errors import GridError
 from bench.schedule import lr_factor
 from bench.spec import RunSpec, TrainSpec
+from bench.store import temp_path
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
@@ -285,7 +286,7 @@ def save_checkpoint(
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = temp_path(path)
     torch.save(state, tmp)
     os.replace(tmp, path)
 

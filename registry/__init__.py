@@ -1,6 +1,9 @@
-"""The attnbench model registry: backbones, attention modules and where the modules go.
+"""The attnbench model registry: backbones, attention modules and where the modules go, plus the
+data files that enumerate the studies of those models (``GRIDS``) and hold the published numbers
+they are compared with (``PAPERS``).
 
-Everything that can be built, nothing about running it. Depends only on torch, torchvision and timm.
+Everything that can be built and every combination worth building; nothing about running it
+(``bench`` trains, measures and reports). Depends only on torch, torchvision and timm.
 
     model = build_model("resnet20", "se", "block", num_classes=10, reduction=16)
 """
@@ -16,11 +19,14 @@ from registry.build import (
     target_stages,
 )
 from registry.core import IncompatibleError, Registry, UnknownNameError
+from registry.files import GRIDS, PAPERS
 from registry.placement import PLACEMENTS, AttentionSlot, model_stages
 
 __all__ = [
     "ATTENTIONS",
     "BACKBONES",
+    "GRIDS",
+    "PAPERS",
     "PLACEMENTS",
     "AttentionSlot",
     "IncompatibleError",

@@ -1,10 +1,8 @@
 """Name -> constructor registries with loud failures.
 
-Modelled on fvcore's ``Registry``: entries are added with a decorator or a call, a duplicate name
-is an
-error (a silently overwritten entry would corrupt an ablation), and an unknown name fails with the
-name
-and the closest matches in the message.
+Modelled on fvcore's ``Registry``: entries are added with a decorator or a call, a duplicate name is
+an error (a silently overwritten entry would corrupt an ablation), and an unknown name fails with
+the name and the closest matches in the message.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.measure import latency
 from bench.run import execute_run
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
-from bench.store import record_path, write_record
+from bench.store import RunFiles, record_path, write_record
 
 MEASURE = MeasureSpec(
     sfd_images=16, cam_images=2, latency_seconds=0.01, latency_batch_bulk=4, bootstrap=100
@@ -39,10 +39,10 @@ def test_records_carry_measurements_and_share_one_latency(tmp_path: Path) -> Non
     records = []
     for seed in (0, 1):
         spec = tiny_spec(seed)
-        checkpoint = tmp_path / "m" / "ckpt" / f"{spec.run_id}.pt"
-        record = execute_run(spec, torch.device("cpu"), checkpoint=checkpoint)
-        write_record(record_path(tmp_path, "m", spec.run_id), record)
-        records.append(json.loads(record_path(tmp_path, "m", spec.run_id).read_text()))
+        files = RunFiles(tmp_path, "m", spec.run_id)
+        record = execute_run(spec, torch.device("cpu"), files=files)
+        write_record(files.record, record)
+        records.append(json.loads(files.record.read_text()))
     first, second = records
     assert first["gmacs_all"] > first["gmacs"] > first["gmacs_paper"] > 0.04
     assert first["flops_unsupported_ops"] == {}
@@ -106,7 +106,7 @@ def test_a_failing_measurement_is_recorded_not_raised(monkeypatch: pytest.Monkey
 
 def test_cam_without_records_is_a_clear_error(tmp_path: Path) -> None:
     from bench.errors import BenchError
-    from bench.measure.cam_figure import write_cam_figure
+    from bench.report.cam import write_cam_figure
 
     with pytest.raises(BenchError, match="run `bench run` first"):
         write_cam_figure(tmp_path, "nothing", tmp_path / "x.png")

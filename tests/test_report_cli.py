@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.errors import BenchError
-from bench.report.study import write_reports
+from bench.report.write import write_reports
 from tests.conftest import golden_record, run_cli, write_golden
 
 

@@ -14,7 +14,8 @@ import registry
 from bench.grid import load_grid
 from bench.report import render
 from bench.report.document import Source, grid_sources, measure_tables, write_paper_report
-from bench.report.layouts import METRICS, _defaults, baseline_of
+from bench.report.layouts import _defaults, baseline_of
+from bench.report.metrics import METRICS
 from bench.report.papers import PaperTable, Row, load_paper, paper_names
 from bench.report.stats import welch_p
 from tests.conftest import golden_record, record_for, write_golden

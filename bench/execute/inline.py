@@ -6,30 +6,11 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import Progress, TaskID
 
-from bench.execute import Outcome, finish_run
+from bench.execute.common import Outcome, finish_run, progress_columns
 from bench.execute.locks import claim, record_stamp
 from bench.spec import RunSpec
-
-
-def progress_columns() -> tuple[ProgressColumn, ...]:
-    """The columns of every executor's progress display: name, bar, m/n, time, last status."""
-    return (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
 
 
 def run_inline(

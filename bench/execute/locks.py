@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.spec import RunSpec
-from bench.store import FINAL_STATUSES, read_record, record_path
+from bench.store import FINAL_STATUSES, RunFiles, read_record, record_path
 
 
 @dataclass
@@ -34,7 +34,7 @@ class RunLock:
 
 def lock_path(results: Path, study: str, run_id: str) -> Path:
     """Where the lock file of ``run_id`` lives."""
-    return results / study / ".locks" / f"{run_id}.lock"
+    return RunFiles(results, study, run_id).lock
 
 
 def try_lock(results: Path, study: str, run_id: str) -> RunLock | None:

@@ -9,13 +9,13 @@ not rescaled: a halved batch is a different recipe, which is why the record name
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.run import execute_run
 from bench.spec import RunSpec
+from bench.store import RunFiles
 from bench.train import EpochCallback
 
 
@@ -23,13 +23,13 @@ def execute_with_backoff(
     spec: RunSpec,
     device: torch.device,
     on_epoch: EpochCallback | None = None,
-    checkpoint: Path | None = None,
+    files: RunFiles | None = None,
 ) -> dict[str, Any]:
     """``execute_run``, halving the batch on CUDA out-of-memory while ``oom_backoff`` is on."""
     attempt, retries = spec, 0
     while True:
         try:
-            record = execute_run(attempt, device, on_epoch, checkpoint)
+            record = execute_run(attempt, device, on_epoch, files)
             break
         except torch.cuda.OutOfMemoryError:
             batch = attempt.train.batch_size
@@ -40,8 +40,8 @@ def execute_with_backoff(
             train = dataclasses.replace(attempt.train, batch_size=batch // 2)
             attempt, retries = dataclasses.replace(attempt, train=train), retries + 1
             # the reduced run has its own id: a checkpoint of the full batch cannot be resumed
-            if checkpoint is not None:
-                checkpoint = checkpoint.with_name(f"{attempt.run_id}.pt")
+            if files is not None:
+                files = files.of_run(attempt.run_id)
     if retries:  # file the result under the cell the grid asked for
         record.update(run_id=spec.run_id, config_id=spec.config_id, spec=spec.canonical())
     record["batch_size_used"] = attempt.train.batch_size

@@ -2,8 +2,8 @@
 
 Set ``BENCH_PLUGINS`` to a comma-separated list of importable module names, e.g.
 ``BENCH_PLUGINS=mylab.attention``. Each module is imported once, before a grid is read, by the
-driver
-and by every worker (subprocess or Ray task), so whatever it registers can be named in a grid::
+driver and by every worker (subprocess or Ray task), so whatever it registers can be named in a
+grid::
 
     # mylab/attention.py
     from registry import ATTENTIONS

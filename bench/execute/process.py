@@ -29,13 +29,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.errors import BenchError
-from bench.execute import Outcome
-from bench.execute.inline import progress_columns
+from bench.execute.common import Outcome, progress_columns
 from bench.execute.locks import RunLock, claim, record_stamp
 from bench.execute.worker import DRIVER_PID_ENV, PREFIX, spec_payload
 from bench.run import failed_record
 from bench.spec import RunSpec
-from bench.store import read_record, record_path, write_record
+from bench.store import RunFiles, read_record, write_record
 
 POLL_SECONDS = 0.2
 STOP_GRACE_SECONDS = 10.0
@@ -244,10 +243,10 @@ def _finish(
             job.reader.join(timeout=5)
         if job.error is not None:
             raise BenchError(job.error)
-        path = record_path(results, job.spec.study, job.spec.run_id)
-        record = read_record(path) if record_stamp(results, job.spec) != job.stamp else None
+        files = RunFiles(results, job.spec.study, job.spec.run_id)
+        record = read_record(files.record) if record_stamp(results, job.spec) != job.stamp else None
         if record is None:
-            record = _record_dead_worker(job, path, device)
+            record = _record_dead_worker(job, files, device)
     finally:
         job.lock.release()
     outcome.statuses[job.spec.run_id] = record["status"]
@@ -256,7 +255,7 @@ def _finish(
     progress.update(job.task, status=record["status"])
 
 
-def _record_dead_worker(job: Job, path: Path, device: torch.device) -> dict[str, Any]:
+def _record_dead_worker(job: Job, files: RunFiles, device: torch.device) -> dict[str, Any]:
     code = job.proc.returncode
     if code < 0:
         how = f"killed by signal {signal.Signals(-code).name}"
@@ -266,8 +265,8 @@ def _record_dead_worker(job: Job, path: Path, device: torch.device) -> dict[str,
     record, log = failed_record(job.spec, torch.device("cpu"), WorkerDied(f"worker {how}"))
     record["environment"].update(device=device.type, device_name=None, cuda_visible_devices=job.gpu)
     output = "\n".join(job.lines)
-    path.with_suffix(".log").write_text(f"{log}\n--- last output of the worker ---\n{output}\n")
-    write_record(path, record)
+    files.log.write_text(f"{log}\n--- last output of the worker ---\n{output}\n")
+    write_record(files.record, record)
     return record
 
 

@@ -24,14 +24,13 @@ from rich.console import Console
 from rich.progress import Progress
 
 from bench.errors import BenchError
-from bench.execute import Outcome
-from bench.execute.inline import progress_columns
+from bench.execute.common import Outcome, progress_columns
 from bench.execute.locks import RunLock, claim, record_stamp
 from bench.execute.plugins import ENV as PLUGINS_ENV
 from bench.execute.worker import spec_payload
 from bench.run import failed_record
 from bench.spec import RunSpec
-from bench.store import read_record, record_path, write_record
+from bench.store import RunFiles, read_record, write_record
 
 WAIT_SECONDS = 1.0
 
@@ -41,14 +40,14 @@ def run_remote(payload: str, results: str) -> dict[str, Any]:
     import ray
 
     from bench.environment import pick_device
-    from bench.execute import finish_run
+    from bench.execute.common import finish_run
     from bench.execute.plugins import load_plugins
 
     load_plugins()
     spec = RunSpec.from_dict(json.loads(payload))
     device = pick_device("cuda" if ray.get_gpu_ids() else "cpu")
     record = finish_run(spec, Path(results), device)
-    log = record_path(Path(results), spec.study, spec.run_id).with_suffix(".log")
+    log = RunFiles(Path(results), spec.study, spec.run_id).log
     return {"record": record, "log": log.read_text() if record["status"] == "failed" else None}
 
 
@@ -135,7 +134,7 @@ def _drive(ray: Any, task: Any, specs: list[RunSpec], results: Path, console: Co
 
 def _collect(ray: Any, ref: Any, spec: RunSpec, results: Path) -> dict[str, Any]:
     """The record of a finished task, stored by the driver if the task's copy is not there."""
-    path = record_path(results, spec.study, spec.run_id)
+    files = RunFiles(results, spec.study, spec.run_id)
     try:
         answer = ray.get(ref)
     except ray.exceptions.RayTaskError as err:
@@ -145,11 +144,11 @@ def _collect(ray: Any, ref: Any, spec: RunSpec, results: Path) -> dict[str, Any]
     except ray.exceptions.RayError as err:  # the worker process or its node died
         answer = _failed(spec, err)
     record, log = answer["record"], answer["log"]
-    if log is not None and not path.with_suffix(".log").exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.with_suffix(".log").write_text(log)
-    if read_record(path) != record:
-        write_record(path, record)
+    if log is not None and not files.log.exists():
+        files.folder.mkdir(parents=True, exist_ok=True)
+        files.log.write_text(log)
+    if read_record(files.record) != record:
+        write_record(files.record, record)
     return record
 
 

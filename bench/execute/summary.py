@@ -6,9 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from bench.execute import Outcome
+from bench.execute.common import Outcome
 from bench.spec import RunSpec
-from bench.store import record_path
+from bench.store import RunFiles
 
 PROBLEMS = ("failed", "diverged")
 
@@ -30,7 +30,7 @@ def failure_table(outcome: Outcome, specs: list[RunSpec], results: Path) -> Tabl
     for column in ("run id", "run", "seed", "status", "reason", "log"):
         table.add_column(column, overflow="fold")
     for spec in problems:
-        log = record_path(results, spec.study, spec.run_id).with_suffix(".log")
+        log = RunFiles(results, spec.study, spec.run_id).log
         table.add_row(
             spec.run_id,
             spec.label,

@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # imported after the signal set-up: importing torch takes seconds
     from bench.environment import pick_device
-    from bench.execute import finish_run
+    from bench.execute.common import finish_run
     from bench.execute.plugins import load_plugins
     from bench.spec import RunSpec
 

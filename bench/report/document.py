@@ -18,15 +18,14 @@ from typing import Any
 
 import pandas as pd
 
-import registry
 from bench.errors import BenchError
 from bench.grid import load_grid
 from bench.report import plots, render
+from bench.report.cam import write_cam_figure
 from bench.report.layouts import SYNTHETIC, TableResult, build_table, prepare_frame
 from bench.report.papers import Paper, PaperTable, load_paper
 from bench.store import read_records
-
-GRIDS = Path(next(iter(registry.__path__))) / "grids"
+from registry import GRIDS
 
 
 @dataclass(frozen=True)
@@ -239,8 +238,6 @@ def make_plots(
 
 def _cam_grids(results: Path, studies: list[str], folder: Path) -> list[tuple[Path, str]]:
     """The Grad-CAM grid of each study (skipped when its data cannot be loaded here)."""
-    from bench.measure.cam_figure import write_cam_figure
-
     made = []
     for study in studies:
         try:

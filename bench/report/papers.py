@@ -1,4 +1,4 @@
-"""Published numbers: ``registry/papers/<key>.toml`` -> ``Paper`` with its tables and rows.
+"""Published numbers: ``registry/papers/<key>.toml`` (``registry.PAPERS``) -> ``Paper``, tables.
 
 A paper file has a ``[paper]`` table (key, title, citation, macs convention) and one
 ``[[table]]`` per printed table::
@@ -7,7 +7,7 @@ A paper file has a ``[paper]`` table (key, title, citation, macs convention) and
     id = "table10"                 # what a grid's `[study] table = ...` names
     title = "..."; caption = "..." # the caption states units and conventions
     dataset = "imagenet"           # default dataset of the rows (a row may set its own)
-    metrics = ["top1_err", "params_m"]   # measured columns, keys of bench.report.layouts.METRICS
+    metrics = ["top1_err", "params_m"]   # measured columns, keys of bench.report.metrics.METRICS
     extra = {orig_top1_err = "original top-1 err. (%)"}   # published-only columns
     style = "long" | "paired"      # paired: baseline and treated row of a group side by side
     plot = "reduction" | "alpha" | "placement" | "curves"  # optional table-specific plot
@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import registry
 from bench.errors import BenchError
+from bench.report.metrics import METRICS
+from registry import PAPERS
 from registry.core import did_you_mean
 
-# registry.__file__ is None when a stale editable install makes it a namespace package
-PAPERS = Path(next(iter(registry.__path__))) / "papers"
 SELECTORS = (
     "backbone",
     "attention",
@@ -125,8 +124,6 @@ def load_paper(key: str, folder: Path = PAPERS) -> Paper:
 
 
 def _read_table(paper: str, doc: dict[str, Any], path: Path) -> PaperTable:
-    from bench.report.layouts import METRICS  # layouts imports this module
-
     where = f"{path}: table {doc.get('id', '?')!r}"
     metrics = tuple(doc.get("metrics", ()))
     for metric in metrics:

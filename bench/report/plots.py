@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from bench.report.layouts import METRICS, TableResult
+from bench.report.layouts import TableResult
+from bench.report.metrics import METRICS
 
 
 def accuracy_per_config(frame: pd.DataFrame, path: Path) -> Path:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.report.layouts import METRICS, Cell, Metric, TableResult
+from bench.report.layouts import Cell, TableResult
+from bench.report.metrics import METRICS, Metric
 
 FORMATS = ("md", "csv", "latex", "html", "json")
 

@@ -3,7 +3,6 @@
 from registry.backbones import (  # noqa: F401  (imported to register their entries)
     cifar_resnet,
     densenet,
-    extra_block,
     mobilenet,
     resnet,
     resnext29,
@@ -12,6 +11,10 @@ from registry.backbones import (  # noqa: F401  (imported to register their entr
     vgg,
     wide_resnet,
 )
+
+# isort: split
+# last: it derives its entries from those the families above registered
+from registry.backbones import extra_block  # noqa: F401
 from registry.backbones.base import BACKBONES, SlottedBlock
 
 __all__ = ["BACKBONES", "SlottedBlock"]

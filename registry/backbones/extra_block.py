@@ -17,12 +17,11 @@ from collections.abc import Callable
 
 from torch import nn
 
-# imported for their registrations: the entries this file derives from must exist first
-from registry.backbones import cifar_resnet, resnet, resnext29, wide_resnet  # noqa: F401
 from registry.backbones.base import BACKBONES, register_backbone
 from registry.placement import model_stages
 
-# The paper's three backbones, and the CIFAR ResNets that stand in for them on synthetic data.
+# The paper's three backbones, and the CIFAR ResNets that stand in for them on synthetic data; their
+# families register first (registry/backbones/__init__.py imports this file last).
 EXTENDED = ("resnet50_cifar", "wrn28_8", "resnext29_8x64d", "resnet20", "resnet32", "resnet44")
 
 

@@ -1,0 +1,65 @@
+"""What ``bench report`` writes: each study through its paper's pipeline (``document``: the
+paper's tables, published numbers beside ours) when its grid names a paper, else through the study
+pipeline (``study``: one summary table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.report.document import grid_sources, source_of, write_paper_report
+from bench.report.study import write_report
+from bench.store import read_records
+
+
+def studies(results: Path) -> list[str]:
+    """Names of the studies with at least one record."""
+    if not results.is_dir():
+        return []
+    # results/baselines/ and other folders of non-record JSON are not studies
+    return sorted(p.name for p in results.iterdir() if p.is_dir() and read_records(results, p.name))
+
+
+def write_reports(
+    results: Path,
+    reports: Path,
+    fmt: str = "md",
+    *,
+    study: str | None = None,
+    paper: str | None = None,
+    table: str | None = None,
+) -> list[Path]:
+    """What ``bench report`` writes.
+
+    With ``paper``: that paper's tables, from ``study`` if given, else from the bundled grids that
+    name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins have records).
+    Without: every study (or ``study``); a study whose grid names a paper is rendered as that
+    paper's layout, any other study as the summary table.
+    """
+    if paper:
+        if study:
+            return write_paper_report(results, reports, paper, fmt, studies=[study], table=table)
+        written = write_paper_report(results, reports, paper, fmt, table=table)
+        if _has_synthetic_records(results, paper):
+            written += write_paper_report(results, reports, paper, fmt, synthetic=True, table=table)
+        return written
+    names = [study] if study else studies(results)
+    if not names:
+        raise BenchError(f"no records in {results}; run `bench run` first")
+    written, papers = [], set()
+    for name in names:
+        source = source_of(name)
+        if source is None or source.paper is None:
+            written += write_report(results, reports, name, fmt)
+        elif (source.paper, source.synthetic) not in papers:
+            papers.add((source.paper, source.synthetic))
+            written += write_paper_report(
+                results, reports, source.paper, fmt, synthetic=source.synthetic, table=table
+            )
+    return written
+
+
+def _has_synthetic_records(results: Path, paper: str) -> bool:
+    return any(
+        s.synthetic and s.paper == paper and (results / s.study).is_dir() for s in grid_sources()
+    )
