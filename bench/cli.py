@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -95,17 +96,18 @@ def cmd_describe(args: argparse.Namespace) -> None:
     placement = args.placement
     if args.attention != "none" and placement is None:
         placement = registry.default_placement(args.attention)
+    given = _hparams(args.hparam)
     registry.check_combination(
-        args.backbone, args.attention, placement, image_size=args.image_size, **_reduction(args)
+        args.backbone, args.attention, placement, image_size=args.image_size, **given
     )
     model = registry.build_model(
-        args.backbone, args.attention, placement, num_classes=args.num_classes, **_reduction(args)
+        args.backbone, args.attention, placement, num_classes=args.num_classes, **given
     )
     facts = {
         "backbone": args.backbone,
         "attention": args.attention,
         "placement": placement,
-        "reduction": args.reduction,
+        "hparams": registry.resolve_hparams(args.attention, given),
         "num_classes": args.num_classes,
         "image_size": args.image_size,
         "params": count_params(model),
@@ -252,8 +254,19 @@ def _study_of(baseline: Path) -> str:
     return baseline.stem
 
 
-def _reduction(args: argparse.Namespace) -> dict[str, Any]:
-    return {} if args.reduction is None else {"reduction": args.reduction}
+def _hparams(pairs: list[str]) -> dict[str, Any]:
+    """``["reduction=8", "pool=max"]`` -> ``{"reduction": 8, "pool": "max"}`` (TOML values; a
+    bare word is a string)."""
+    given: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name.strip():
+            raise BenchError(f"--hparam {pair!r}: write NAME=VALUE, e.g. --hparam reduction=8")
+        try:
+            given[name.strip()] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            given[name.strip()] = text
+    return given
 
 
 def _grid_path(name: str) -> Path:
@@ -275,7 +288,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", required=True)
     p.add_argument("--attention", default="none")
     p.add_argument("--placement", default=None, help="default: the module's own")
-    p.add_argument("--reduction", type=int, default=None)
+    p.add_argument(
+        "--hparam",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an attention hyper-parameter, e.g. reduction=8 (repeatable; unset = default)",
+    )
     p.add_argument("--num-classes", type=int, default=1000)
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--json", action="store_true", help="machine-readable output")

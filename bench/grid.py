@@ -9,23 +9,24 @@ A grid file has four tables::
     [data]    name = "shapes", image_size = 32, train_size = 4000, ...  (fields of DataSpec)
     [train]   epochs = 4, lr = 0.2, schedule = "onecycle", ...         (fields of TrainSpec)
     [measure] sfd_images = 200, cam_layers = ["layer3"], ...    (optional; fields of MeasureSpec)
-    [grid]    backbone = [...], attention = [...], placement = [...], reduction = [...],
-              stages = [[2], [3]], seed = [0, 1], <attention hparam> = [...],
+    [grid]    backbone = [...], attention = [...], placement = [...], stages = [[2], [3]],
+              seed = [0, 1], <attention hparam> = [...] (reduction = [8, 16], heads = [4, 8], ...),
               train = {random_erasing = 0.5}    (optional: this slice's [train] overrides)
 
 ``[[grid]]`` (an array of tables) takes the union of several slices. Any scalar may stand for a
 one-element list. Keys of ``[grid]`` other than the five axes are attention hyper-parameter axes
-(e.g. ``alpha = [0.1, 0.2]``) and apply to the modules whose constructor accepts them.
+(e.g. ``reduction = [8, 16]``, ``alpha = [0.1, 0.2]``) and apply to the modules that accept them;
+every hyper-parameter a cell does not set takes the module's default, and the run spec stores the
+full set (``registry.resolve_hparams``).
 
 Expansion collapses meaningless cells (attention ``none`` ignores placement, reduction, stages and
-hyper-parameters; a module without ``reduction`` ignores the reduction axis) and sets aside
+hyper-parameters; a module without ``reduction`` ignores a reduction axis) and sets aside
 impossible ones with the registry's reason before anything trains.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 import tomllib
 import types
@@ -40,7 +41,7 @@ from bench.errors import GridError
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
 from registry.core import IncompatibleError, UnknownNameError, did_you_mean
 
-AXES = ("backbone", "attention", "placement", "reduction", "stages", "seed")
+AXES = ("backbone", "attention", "placement", "stages", "seed")
 TABLES = ("study", "data", "train", "measure", "grid")
 
 
@@ -270,20 +271,16 @@ def _resolve(
         raise GridError(f"[grid] seed = {seed!r} must be a non-negative integer")
     if attention == "none":
         return RunSpec(study, backbone, seed=seed, data=data, train=train)
-    accepted = set(registry.attention_hparams(attention))
+    accepted = registry.hparam_names(attention)
     extra = {k: v for k, v in cell.items() if k not in AXES}
     for key in extra:
-        if not any(key in registry.attention_hparams(n) for n in registry.ATTENTIONS.names()):
+        if not any(key in registry.hparam_names(n) for n in registry.ATTENTIONS.names()):
             raise GridError(
                 f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
             )
-    kwargs = tuple(sorted((k, v) for k, v in extra.items() if k in accepted))
-    reduction = None
-    if "reduction" in accepted:  # resolved: the module's own default when the grid has no axis
-        default = (
-            inspect.signature(registry.ATTENTIONS.get(attention)).parameters["reduction"].default
-        )
-        reduction = cell.get("reduction", default)
+    # an axis applies to the modules that accept it; the others' defaults fill the rest
+    given = {k: v for k, v in extra.items() if k in accepted or "*" in accepted}
+    hparams = registry.resolve_hparams(attention, given)
     placement = cell.get("placement", "default")
     if placement == "default":
         placement = registry.default_placement(attention)
@@ -299,11 +296,18 @@ def _resolve(
         placement,
         stages=None if stages is None else list(stages),
         image_size=image_size,
-        **dict(kwargs),
-        **({} if reduction is None else {"reduction": reduction}),
+        **hparams,
     )
     return RunSpec(
-        study, backbone, attention, placement, reduction, stages, kwargs, seed, data, train
+        study,
+        backbone,
+        attention,
+        placement,
+        stages=stages,
+        hparams=tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in hparams.items()),
+        seed=seed,
+        data=data,
+        train=train,
     )
 
 

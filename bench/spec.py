@@ -15,7 +15,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_VERSION = 1
+import registry
+
+SCHEMA_VERSION = 2  # 2: ``hparams`` (every hyper-parameter, resolved) replaced ``reduction`` and
+# ``attention_kwargs`` (the given ones only)
 # TrainSpec fields added after records existed: left out of the run id at their default value
 ADDED_TRAIN_FIELDS = {"random_erasing": 0.0}
 
@@ -146,17 +149,16 @@ class RunSpec:
     """One cell of a grid: architecture x data x recipe x seed, fully resolved.
 
     ``placement`` is the resolved placement (the module's default filled in), ``None`` for attention
-    ``none``; ``reduction`` is ``None`` for modules without one; ``attention_kwargs`` is a sorted
-    tuple of (name, value) pairs so the spec stays hashable.
+    ``none``; ``hparams`` holds every hyper-parameter of the module, defaults filled in
+    (``registry.resolve_hparams``), as sorted (name, value) pairs so the spec stays hashable.
     """
 
     study: str
     backbone: str
     attention: str = "none"
     placement: str | None = None
-    reduction: int | None = None
     stages: tuple[int, ...] | None = None
-    attention_kwargs: tuple[tuple[str, Any], ...] = ()
+    hparams: tuple[tuple[str, Any], ...] = ()
     seed: int = 0
     data: DataSpec = field(default_factory=DataSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
@@ -165,7 +167,7 @@ class RunSpec:
     def canonical(self) -> dict[str, Any]:
         """The JSON-ready form that defines the run id (location-only data fields left out)."""
         spec = dataclasses.asdict(self)
-        spec["attention_kwargs"] = dict(self.attention_kwargs)
+        spec["hparams"] = {k: _json_ready(v) for k, v in self.hparams}
         for location_only in ("root", "download"):
             spec["data"].pop(location_only)
         options = spec["data"].pop("options")
@@ -197,11 +199,9 @@ class RunSpec:
         if self.attention == "none":
             return f"{self.backbone}"
         parts = [f"{self.backbone} + {self.attention}@{self.placement}"]
-        if self.reduction is not None:
-            parts.append(f"r{self.reduction}")
+        parts += registry.describe_hparams(self.attention, dict(self.hparams))
         if self.stages is not None:
             parts.append("stages " + ",".join(str(s) for s in self.stages))
-        parts += [f"{k}={v}" for k, v in self.attention_kwargs]
         return " ".join(parts)
 
     @classmethod
@@ -216,13 +216,13 @@ class RunSpec:
         train_fields = dict(spec.pop("train"))
         train_fields["milestones"] = tuple(train_fields.get("milestones", ()))
         stages = spec.pop("stages")
-        kwargs = spec.pop("attention_kwargs")
+        hparams = spec.pop("hparams")
         measure = dict(spec.pop("measure", None) or {})
         measure["cam_layers"] = tuple(measure.get("cam_layers", ()))
         return cls(
             **spec,
             stages=None if stages is None else tuple(stages),
-            attention_kwargs=tuple(sorted(kwargs.items())),
+            hparams=tuple(sorted((k, _hashable(v)) for k, v in hparams.items())),
             data=data,
             train=TrainSpec(**train_fields),
             measure=MeasureSpec(**measure),

@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench.spec import SCHEMA_VERSION
+
 FINAL_STATUSES = ("done", "diverged")  # a diverged run is a result; a failed one is worth retrying
 # record keys that are not measurements; everything else numeric becomes a DataFrame column
 NOT_MEASUREMENTS = ("spec", "run_id", "config_id", "label", "status", "environment", "curves")
@@ -104,9 +106,10 @@ _damaged: list[Path] = []  # records moved aside by this process, for the comman
 def read_record(path: Path) -> dict[str, Any] | None:
     """The record at ``path``; ``None`` if there is none or it is damaged.
 
-    A damaged record (not JSON, not an object, a field missing, ``done`` without final metrics) is
-    moved aside to ``<name>.corrupt``, reported on one line on stderr and then counts as not run,
-    so ``bench run`` recomputes it and ``bench report`` / ``bench check`` go on with the rest.
+    A damaged record (not JSON, not an object, a field missing, ``done`` without final metrics, a
+    schema version this code does not read) is moved aside to ``<name>.corrupt``, reported on one
+    line on stderr and then counts as not run, so ``bench run`` recomputes it and ``bench report`` /
+    ``bench check`` go on with the rest.
     """
     try:
         text = path.read_bytes()
@@ -140,6 +143,8 @@ def _problem(text: bytes) -> str | None:
         return "status done without final metrics"
     if not isinstance(record["spec"], dict):
         return "spec is not an object"
+    if record["schema_version"] != SCHEMA_VERSION:
+        return f"schema_version {record['schema_version']!r}, this bench reads {SCHEMA_VERSION}"
     return None
 
 
@@ -203,9 +208,8 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "backbone": spec["backbone"],
             "attention": spec["attention"],
             "placement": spec["placement"],
-            "reduction": spec["reduction"],
             "stages": None if spec["stages"] is None else ",".join(map(str, spec["stages"])),
-            "attention_kwargs": json.dumps(spec["attention_kwargs"], sort_keys=True),
+            "hparams": json.dumps(spec["hparams"], sort_keys=True),
             "seed": spec["seed"],
             "dataset": spec["data"]["name"],
             "epochs": spec["train"]["epochs"],

@@ -80,10 +80,9 @@ def build_for_run(spec: RunSpec, data: ImageDataset) -> nn.Module:
         spec.attention,
         spec.placement,
         num_classes=data.num_classes,
-        reduction=spec.reduction,
         stages=None if spec.stages is None else list(spec.stages),
         in_chans=data.in_chans,
-        **dict(spec.attention_kwargs),
+        **dict(spec.hparams),
     )
 
 

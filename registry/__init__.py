@@ -11,7 +11,6 @@ Everything that can be built and every combination worth building; nothing about
 from registry.attention import ATTENTIONS
 from registry.backbones import BACKBONES
 from registry.build import (
-    attention_hparams,
     attention_modules,
     build_model,
     check_combination,
@@ -20,6 +19,7 @@ from registry.build import (
 )
 from registry.core import IncompatibleError, Registry, UnknownNameError
 from registry.files import GRIDS, PAPERS
+from registry.hparams import describe_hparams, hparam_defaults, hparam_names, resolve_hparams
 from registry.placement import PLACEMENTS, AttentionSlot, model_stages
 
 __all__ = [
@@ -32,11 +32,14 @@ __all__ = [
     "IncompatibleError",
     "Registry",
     "UnknownNameError",
-    "attention_hparams",
     "attention_modules",
     "build_model",
     "check_combination",
     "default_placement",
+    "describe_hparams",
+    "hparam_defaults",
+    "hparam_names",
     "model_stages",
+    "resolve_hparams",
     "target_stages",
 ]

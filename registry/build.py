@@ -1,13 +1,12 @@
 """``build_model`` and ``check_combination``: the one public way to get a network from the registry.
 
 ``check_combination`` validates a backbone x attention x placement cell from registry metadata only
-(stage strides, supported placements, constructor signatures), so a grid can reject impossible cells
-before anything is built or trained.
+(stage strides, supported placements, the module's hyper-parameters: ``registry.hparams``), so a
+grid can reject impossible cells before anything is built or trained.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
@@ -15,20 +14,13 @@ from torch import nn
 from registry.attention import ATTENTIONS
 from registry.backbones import BACKBONES
 from registry.core import IncompatibleError
+from registry.hparams import resolve_hparams
 from registry.placement import PLACEMENTS, AttentionSlot, rule_stages
 
 
 def default_placement(attention: str) -> str:
     """The placement an attention module's paper uses ("block" or "stage")."""
     return str(ATTENTIONS.meta(attention)["default_placement"])
-
-
-def attention_hparams(attention: str) -> list[str]:
-    """Keyword hyper-parameters ``attention``'s constructor accepts (``["*"]`` for ``**kwargs``)."""
-    params = list(inspect.signature(ATTENTIONS.get(attention)).parameters.values())[1:]
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return ["*"]
-    return [p.name for p in params if p.kind is not inspect.Parameter.VAR_POSITIONAL]
 
 
 def target_stages(
@@ -90,16 +82,6 @@ def _check_spatial(backbone: str, attention: str, stages: list[int], image_size:
         )
 
 
-def _check_hparams(attention: str, hparams: dict[str, Any]) -> None:
-    accepted = attention_hparams(attention)
-    bad = sorted(k for k in hparams if "*" not in accepted and k not in accepted)
-    if bad:
-        raise IncompatibleError(
-            f"attention {attention!r} does not accept {bad}; it accepts {accepted or 'no hparams'} "
-            f"(leave the others unset)"
-        )
-
-
 def check_combination(
     backbone: str,
     attention: str = "none",
@@ -107,7 +89,7 @@ def check_combination(
     *,
     stages: list[int] | None = None,
     image_size: int | None = None,
-    **attention_kwargs: Any,
+    **hparams: Any,
 ) -> None:
     """Validate one cell from metadata alone (never builds a model).
 
@@ -117,8 +99,7 @@ def check_combination(
         placement: placement name; None means the attention's default placement.
         stages: restrict the placement to these stages (SE-paper numbering, conv2_x = 2).
         image_size: input size in px; None means the backbone's default (32 or 224).
-        **attention_kwargs: hyper-parameters for the attention constructor (``reduction`` included;
-            None values are dropped).
+        **hparams: the attention's hyper-parameters (``reduction`` among them); None = default.
 
     Raises:
         UnknownNameError: a backbone, attention or placement name is not registered.
@@ -134,7 +115,7 @@ def check_combination(
     chosen = target_stages(backbone, attention, placement, stages)
     _check_placement(backbone, placement, chosen)
     _check_spatial(backbone, attention, chosen, image_size or meta["default_image_size"])
-    _check_hparams(attention, {k: v for k, v in attention_kwargs.items() if v is not None})
+    resolve_hparams(attention, hparams)
 
 
 def build_model(
@@ -143,10 +124,9 @@ def build_model(
     placement: str | None = None,
     *,
     num_classes: int,
-    reduction: int | None = None,
     stages: list[int] | None = None,
     in_chans: int = 3,
-    **attention_kwargs: Any,
+    **hparams: Any,
 ) -> nn.Module:
     """Build ``backbone`` with ``attention`` inserted at ``placement``.
 
@@ -155,10 +135,10 @@ def build_model(
         attention: attention name (``ATTENTIONS.names()``); "none" builds the plain backbone.
         placement: placement name (``PLACEMENTS.names()``); None means the attention's default.
         num_classes: classifier outputs.
-        reduction: reduction ratio r, passed only when not None.
         stages: restrict the placement to these stages (SE-paper numbering, conv2_x = 2).
         in_chans: input channels (1 for MNIST).
-        **attention_kwargs: further attention hyper-parameters.
+        **hparams: the attention's hyper-parameters (``reduction=16``, ``heads=8``, ...); the
+            unset ones (or None) take the module's defaults (``registry.resolve_hparams``).
 
     Returns:
         The model; ``attention_modules(model)`` lists what was inserted. The 1x1-map check assumes
@@ -169,9 +149,8 @@ def build_model(
         UnknownNameError: an unknown name (with "did you mean" suggestions).
         IncompatibleError: an impossible combination, with the reason.
     """
-    hparams = dict(attention_kwargs, reduction=reduction)
-    hparams = {k: v for k, v in hparams.items() if v is not None}
     check_combination(backbone, attention, placement, stages=stages, **hparams)
+    resolved = resolve_hparams(attention, hparams)
     model = BACKBONES.get(backbone)(num_classes=num_classes, in_chans=in_chans)
     if attention == "none":
         return model
@@ -179,7 +158,7 @@ def build_model(
     ctor = ATTENTIONS.get(attention)
     insert = PLACEMENTS.get(placement)
     chosen = target_stages(backbone, attention, placement, stages)
-    if not insert(model, lambda channels: ctor(channels, **hparams), chosen):
+    if not insert(model, lambda channels: ctor(channels, **resolved), chosen):
         raise IncompatibleError(f"{placement!r} found no slot in {backbone} stages {chosen}")
     return model
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import torch
 
-from bench.spec import DataSpec, RunSpec, TrainSpec
+import registry
+from bench.spec import SCHEMA_VERSION, DataSpec, RunSpec, TrainSpec
 from bench.store import record_path, write_record
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,9 +73,8 @@ def golden_record(
     backbone: str = "resnet20",
     params_m: float = 0.27,
     placement: str | None = "block",
-    reduction: int | None = 16,
     stages: tuple[int, ...] | None = None,
-    attention_kwargs: dict[str, Any] | None = None,
+    hparams: dict[str, Any] | None = None,
     dataset: str = "shapes",
     image_size: int | None = None,
     train: dict[str, Any] | None = None,
@@ -82,7 +82,7 @@ def golden_record(
 ) -> dict[str, Any]:
     """A record in the store's schema with chosen numbers, for report and gate tests.
 
-    ``placement``/``reduction``/``stages``/``attention_kwargs`` apply to attention runs,
+    ``placement``/``stages``/``hparams`` (given ones; the rest default) apply to attention runs,
     ``train`` overrides TrainSpec fields, and ``extra`` adds or replaces top-level record fields
     (``gmacs_paper``, ``sfd``, ``curves``, ``final`` ...).
     """
@@ -91,9 +91,8 @@ def golden_record(
         backbone,
         attention,
         None if attention == "none" else placement,
-        None if attention == "none" else reduction,
         None if attention == "none" else stages,
-        tuple(sorted((attention_kwargs or {}).items())) if attention != "none" else (),
+        tuple(registry.resolve_hparams(attention, hparams).items()),
         seed=seed,
         data=DataSpec(dataset, image_size=image_size, train_size=100),
         train=TrainSpec(**{"epochs": 2, **(train or {})}),
@@ -107,7 +106,7 @@ def record_for(
     """A record of ``spec`` in the store's schema, with a chosen top-1 (top-5 = top-1 + 20)."""
     done = status == "done"
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "run_id": spec.run_id,
         "config_id": spec.config_id,
         "label": spec.label,

@@ -11,6 +11,7 @@ from torch import nn
 
 from registry.attention import ATTENTIONS, hidden_channels
 from registry.core import IncompatibleError
+from registry.hparams import hparam_defaults
 
 MODULE_NAMES = [name for name in ATTENTIONS.names() if name != "none"]
 
@@ -79,6 +80,8 @@ def test_meta_and_signature(name: str) -> None:
     params = list(inspect.signature(ATTENTIONS.get(name)).parameters.values())
     assert params[0].name == "channels"
     assert all(p.kind is not p.VAR_KEYWORD for p in params), "no **kwargs catch-alls"
+    # every hyper-parameter has a default, so a resolved set is complete
+    assert [p.name for p in params[1:]] == list(hparam_defaults(name))
 
 
 @pytest.mark.parametrize("name", ATTENTIONS.names())
@@ -109,7 +112,7 @@ def test_hidden_channels_floors_without_rounding() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    [n for n in MODULE_NAMES if "reduction" in inspect.signature(ATTENTIONS.get(n)).parameters],
+    [n for n in MODULE_NAMES if "reduction" in hparam_defaults(n)],
 )
 def test_reduction_sweep_gives_distinct_models(name: str) -> None:
     counts = [n_params(build(name, 64, reduction=r)) for r in (8, 16, 32)]

@@ -94,6 +94,23 @@ def test_describe_json(tmp_path):
     assert result.returncode == 0, result.stderr
     facts = json.loads(result.stdout)
     assert facts["placement"] == "block" and facts["params"]["attention_m"] > 0
+    assert facts["hparams"]["reduction"] == 16  # the module's default, resolved
+
+
+def test_describe_takes_any_hyper_parameter(tmp_path):
+    args = ("describe", "--backbone", "resnet20", "--attention", "se", "--num-classes", "10")
+    r16 = json.loads(run_cli(*args, "--json", cwd=tmp_path).stdout)
+    r4 = run_cli(
+        *args, "--hparam", "reduction=4", "--hparam", "squeeze=max", "--json", cwd=tmp_path
+    )
+    assert r4.returncode == 0, r4.stderr
+    facts = json.loads(r4.stdout)
+    assert facts["hparams"]["reduction"] == 4 and facts["hparams"]["squeeze"] == "max"
+    assert facts["params"]["attention_m"] > r16["params"]["attention_m"]
+    for bad, words in (("reduction", "NAME=VALUE"), ("reductoin=4", "did you mean 'reduction'")):
+        result = run_cli(*args, "--hparam", bad, cwd=tmp_path)
+        assert result.returncode == 2 and words in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 BAD_GRIDS = {

@@ -20,7 +20,7 @@ def test_cartesian_product_and_seeds():
     assert len(grid.specs) == 3 + 6
     assert grid.collapsed == 3
     se = [s for s in grid.specs if s.attention == "se"]
-    assert {s.reduction for s in se} == {8, 16}
+    assert {dict(s.hparams)["reduction"] for s in se} == {8, 16}
     assert {s.placement for s in se} == {"block"}  # the module's default placement
 
 
@@ -30,7 +30,7 @@ def test_none_ignores_placement_and_reduction():
     )
     assert len(grid.specs) == 1
     spec = grid.specs[0]
-    assert (spec.placement, spec.reduction, spec.stages) == (None, None, None)
+    assert (spec.placement, spec.hparams, spec.stages) == (None, (), None)
 
 
 def test_run_ids_unique_and_stable():
@@ -95,3 +95,25 @@ def test_ints_accepted_for_floats():
     d["train"] = {"lr": 1, "milestones": [2, 4]}
     spec = expand_grid(d).specs[0]
     assert spec.train.lr == 1.0 and spec.train.milestones == (2, 4)
+
+
+def test_specs_store_every_hyper_parameter_resolved():
+    import registry
+
+    grid = expand_grid(doc(backbone="resnet20", attention="cbam", reduction=[8, 16]))
+    stored = [dict(s.hparams) for s in grid.specs]
+    defaults = registry.hparam_defaults("cbam")
+    assert stored == [defaults | {"reduction": 8}, defaults]
+    assert stored[1]["kernel_size"] == 7  # a default the grid never named is in the spec
+    labels = [s.label for s in grid.specs]
+    assert labels == ["resnet20 + cbam@block r8", "resnet20 + cbam@block r16"]
+
+
+def test_a_default_change_changes_the_run_id(monkeypatch):
+    import registry
+
+    before = expand_grid(doc(backbone="resnet20", attention="cbam")).specs[0]
+    changed = registry.hparam_defaults("cbam") | {"kernel_size": 3}
+    monkeypatch.setattr(registry, "resolve_hparams", lambda attention, given=None: changed)
+    after = expand_grid(doc(backbone="resnet20", attention="cbam")).specs[0]
+    assert after.run_id != before.run_id

@@ -294,3 +294,13 @@ def test_check_combination_is_cheap() -> None:
         check_combination("resnet152", "cbam", image_size=224)
         check_combination("vgg16_bn", "bam", image_size=224)
     assert time.perf_counter() - start < 1.0
+
+
+def test_resolve_hparams_fills_defaults_and_names_the_wrong_key() -> None:
+    from registry import hparam_defaults, resolve_hparams
+
+    assert resolve_hparams("se", {"reduction": 8}) == hparam_defaults("se") | {"reduction": 8}
+    assert resolve_hparams("se", {"reduction": None}) == hparam_defaults("se")
+    assert resolve_hparams("none", {"reduction": 8}) == {}
+    with pytest.raises(IncompatibleError, match="did you mean 'reduction'"):
+        resolve_hparams("se", {"reductoin": 8})

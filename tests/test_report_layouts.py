@@ -14,7 +14,7 @@ import registry
 from bench.grid import load_grid
 from bench.report import render
 from bench.report.document import Source, grid_sources, measure_tables, write_paper_report
-from bench.report.layouts import _defaults, baseline_of
+from bench.report.layouts import baseline_of
 from bench.report.metrics import METRICS
 from bench.report.papers import PaperTable, Row, load_paper, paper_names
 from bench.report.stats import welch_p
@@ -43,11 +43,6 @@ def row_records(study: str, table: PaperTable, row: Row, index: int) -> list[dic
     placement = sel.get("placement") or (
         registry.default_placement(attention) if attention != "none" else None
     )
-    # settings equal to the module's defaults are left out, as a grid that omits them would
-    defaults = _defaults(attention) if attention != "none" else {}
-    kwargs = {k: v for k, v in sel.get("hparams", {}).items() if defaults.get(k) != v}
-    reduction = sel.get("reduction")
-    reduction = None if reduction == defaults.get("reduction") else reduction
     records = []
     for seed in SEEDS:
         acc = top1(index, seed)
@@ -69,9 +64,8 @@ def row_records(study: str, table: PaperTable, row: Row, index: int) -> list[dic
                 acc,
                 backbone=sel["backbone"],
                 placement=placement,
-                reduction=reduction,
                 stages=tuple(sel["stages"]) if "stages" in sel else None,
-                attention_kwargs=kwargs,
+                hparams=sel.get("hparams"),
                 dataset=sel.get("dataset", table.dataset or "shapes"),
                 image_size=sel.get("image_size"),
                 train=sel.get("train"),
@@ -218,7 +212,7 @@ def test_significance_marker(tmp_path):
                 70.0 + noise,
                 backbone="resnet50_v1",
                 dataset="imagenet",
-                reduction=16,
+                hparams={"reduction": 16},
             )
         )
     write_golden(tmp_path, records)
@@ -243,7 +237,7 @@ def test_baselines_by_group():
 def test_stand_in_maps_smoke_runs_to_paper_rows(tmp_path):
     """A smoke twin runs resnet20 on shapes for resnet50_v1 on imagenet; the report joins them."""
     records = [golden_record("smoke", "none", s, 60.0 + s) for s in SEEDS]
-    records += [golden_record("smoke", "se", s, 65.0 + s, reduction=2) for s in SEEDS]
+    records += [golden_record("smoke", "se", s, 65.0 + s, hparams={"reduction": 2}) for s in SEEDS]
     write_golden(tmp_path, records)
     table = load_paper("se").table("table10")
     source = Source(

@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from bench.spec import SCHEMA_VERSION
 from bench.store import (
     is_finished,
     read_record,
@@ -61,6 +62,10 @@ def test_frame_flattens_measurements(tmp_path):
         (b"42", "a JSON int"),
         (b'"text"', "a JSON str"),
         (b'{"status": "done"}', "missing schema_version, run_id, spec"),
+        (
+            b'{"schema_version": 1, "run_id": "a", "spec": {}, "status": "failed"}',
+            "schema_version 1",
+        ),
     ],
 )
 def test_damaged_record_is_moved_aside_and_counts_as_not_run(tmp_path, capsys, content, problem):
@@ -74,7 +79,7 @@ def test_damaged_record_is_moved_aside_and_counts_as_not_run(tmp_path, capsys, c
 
 
 def test_done_without_final_metrics_is_damaged(tmp_path):
-    record = {"schema_version": 1, "run_id": "abc", "spec": {}, "status": "done"}
+    record = {"schema_version": SCHEMA_VERSION, "run_id": "abc", "spec": {}, "status": "done"}
     path = tmp_path / "abc.json"
     path.write_text(json.dumps(record))
     assert read_record(path) is None and (tmp_path / "abc.json.corrupt").exists()

@@ -10,7 +10,6 @@ stay numeric; ``render`` formats them.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 from dataclasses import dataclass, field
@@ -95,7 +94,7 @@ def prepare_frame(
     inverse = {run: paper for paper, run in (stand_in or {}).items()}
     frame["backbone"] = frame["backbone"].map(lambda b: inverse.get(b, b))
     frame["dataset"] = frame["dataset"].map(lambda d: inverse.get(d, d))
-    frame["kwargs"] = [json.loads(k) for k in frame["attention_kwargs"]]
+    frame["hparams_resolved"] = [json.loads(h) for h in frame["hparams"]]
     return frame
 
 
@@ -197,29 +196,22 @@ def select_runs(table: PaperTable, row: Row, frame: pd.DataFrame) -> pd.DataFram
 
 
 def _attention_mask(frame: pd.DataFrame, sel: dict[str, Any], attention: str) -> pd.Series:
-    defaults = _defaults(attention)
+    """Placement, stages and the full resolved hyper-parameters of the row equal the run's."""
     placement = sel.get("placement", registry.default_placement(attention))
     mask = frame["placement"] == placement
     stages = sel.get("stages")
     want_stages = None if stages is None else ",".join(str(s) for s in stages)
     mask &= frame["stages"].map(lambda s: (None if pd.isna(s) else s) == want_stages)
-    if "reduction" in defaults:
-        want = sel.get("reduction", defaults["reduction"])
-        mask &= frame["reduction"].map(
-            lambda r: (defaults["reduction"] if r is None or pd.isna(r) else int(r)) == want
-        )
-    want_kwargs = _non_default(sel.get("hparams", {}), defaults)
-    mask &= frame["kwargs"].map(lambda k: _non_default(k, defaults) == want_kwargs)
-    return mask
+    want = registry.resolve_hparams(attention, sel.get("hparams", {}))
+    return mask & frame["hparams_resolved"].map(lambda h: _same_hparams(h, want))
 
 
-def _defaults(attention: str) -> dict[str, Any]:
-    params = inspect.signature(registry.ATTENTIONS.get(attention)).parameters
-    return {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+def _same_hparams(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(_same(_listed(a[k]), _listed(b[k])) for k in a)
 
 
-def _non_default(kwargs: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in kwargs.items() if k not in defaults or not _same(v, defaults[k])}
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -11,7 +11,7 @@ A paper file has a ``[paper]`` table (key, title, citation, macs convention) and
     extra = {orig_top1_err = "original top-1 err. (%)"}   # published-only columns
     style = "long" | "paired"      # paired: baseline and treated row of a group side by side
     plot = "reduction" | "alpha" | "placement" | "curves"  # optional table-specific plot
-    rows = [{label = "r = 2", backbone = "resnet50_v1", attention = "se", reduction = 2,
+    rows = [{label = "r = 2", backbone = "resnet50_v1", attention = "se", hparams = {reduction = 2},
              top1_err = 22.29, ...}, ...]
 
 Row keys: ``label``, ``group`` (rows compared with the group's ``baseline = true`` row, or with a
@@ -34,7 +34,6 @@ SELECTORS = (
     "backbone",
     "attention",
     "placement",
-    "reduction",
     "stages",
     "hparams",
     "dataset",

@@ -30,7 +30,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     and some variance.
     """
     done = frame[frame["status"] == "done"]
-    keys = ["config_id", "label", "backbone", "attention", "placement", "reduction", "stages"]
+    keys = ["config_id", "label", "backbone", "attention", "placement", "hparams", "stages"]
     rows = []
     for config_id, runs in frame.groupby("config_id", sort=False):
         ok = done[done["config_id"] == config_id]

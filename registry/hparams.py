@@ -1,0 +1,93 @@
+"""An attention module's hyper-parameters: the one place that asks a constructor what it accepts.
+
+Every registered attention constructor takes the channel count first and its hyper-parameters as
+keywords with defaults (``SqueezeExcite(channels, reduction=16, ...)``). ``resolve_hparams`` turns
+the keywords a grid, a paper row or a user gave into the module's full, defaulted set, which is what
+a run spec stores, what its id hashes and what reports compare: a run says exactly what it built,
+and changing a default changes the id of the runs it affects. ``reduction`` is one hyper-parameter
+like the others; only its short display (``r16``) is special, in ``describe_hparams``.
+
+A constructor with ``**kwargs`` (a plugin's) accepts any name; its given values are kept as given.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from registry.attention import ATTENTIONS
+from registry.core import IncompatibleError, did_you_mean
+
+ANY = "*"  # what ``hparam_names`` lists for a constructor that takes ``**kwargs``
+SHORT = {"reduction": "r"}  # hyper-parameters a label always shows, as ``<short><value>``
+
+
+@functools.cache
+def hparam_defaults(attention: str) -> dict[str, Any]:
+    """``attention``'s keyword hyper-parameters and their defaults (``{}`` for ``none``).
+
+    Raises:
+        UnknownNameError: ``attention`` is not registered.
+    """
+    if attention == "none":
+        ATTENTIONS.get(attention)
+        return {}
+    params = list(inspect.signature(ATTENTIONS.get(attention)).parameters.values())[1:]
+    return {
+        p.name: p.default
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
+    }
+
+
+@functools.cache
+def accepts_any(attention: str) -> bool:
+    """Whether ``attention``'s constructor takes ``**kwargs`` (any hyper-parameter name)."""
+    if attention == "none":
+        return False
+    params = inspect.signature(ATTENTIONS.get(attention)).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def hparam_names(attention: str) -> list[str]:
+    """The hyper-parameter names ``attention`` accepts (``["*"]`` when it accepts any)."""
+    return [ANY] if accepts_any(attention) else list(hparam_defaults(attention))
+
+
+def resolve_hparams(attention: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``attention``'s full hyper-parameters: its defaults, overridden by ``given``.
+
+    ``None`` values in ``given`` mean "the default". Module ``none`` has none and ignores
+    ``given``.
+
+    Raises:
+        UnknownNameError: ``attention`` is not registered.
+        IncompatibleError: ``given`` names a hyper-parameter ``attention`` does not accept.
+    """
+    defaults = hparam_defaults(attention)
+    if attention == "none":
+        return {}
+    given = {k: v for k, v in (given or {}).items() if v is not None}
+    bad = sorted(k for k in given if k not in defaults and not accepts_any(attention))
+    if bad:
+        hint = did_you_mean(bad[0], list(defaults))
+        raise IncompatibleError(
+            f"attention {attention!r} does not accept {bad}{hint}; it accepts "
+            f"{sorted(defaults) or 'no hyper-parameters'} (leave the others unset)"
+        )
+    return dict(sorted((defaults | given).items()))
+
+
+def describe_hparams(attention: str, hparams: Mapping[str, Any]) -> list[str]:
+    """Short label parts: ``r16`` for the hyper-parameters in ``SHORT``, ``name=value`` for any
+    other that differs from its default."""
+    defaults = hparam_defaults(attention) if attention in ATTENTIONS.names() else {}
+    parts = [f"{SHORT[k]}{v}" for k, v in hparams.items() if k in SHORT]
+    parts += [
+        f"{k}={v}"
+        for k, v in hparams.items()
+        if k not in SHORT and (k not in defaults or defaults[k] != v)
+    ]
+    return parts
