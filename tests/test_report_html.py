@@ -1,4 +1,5 @@
-"""The html report is one self-contained file; headless Chromium renders it with its plots."""
+"""The html reports (a paper's, a study's) are self-contained files; headless Chromium renders them
+with their plots."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from bench.report.document import write_paper_report
+from bench.report.study import write_report
 from tests.conftest import golden_record, write_golden
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture
-def html_report(tmp_path) -> Path:
+@pytest.fixture(params=["paper", "study"])
+def html_report(tmp_path, request) -> Path:
     records = []
     for seed in (0, 1):
         curves = [
@@ -37,10 +39,10 @@ def html_report(tmp_path) -> Path:
                 )
             )
     write_golden(tmp_path / "results", records)
-    written = write_paper_report(
-        tmp_path / "results", tmp_path / "reports", "seed000", "html", studies=["h"]
-    )
-    return written[0]
+    results, reports = tmp_path / "results", tmp_path / "reports"
+    if request.param == "study":
+        return write_report(results, reports, "h", "html")[0]
+    return write_paper_report(results, reports, "seed000", "html", studies=["h"])[0]
 
 
 def test_html_is_self_contained(html_report):
@@ -48,7 +50,11 @@ def test_html_is_self_contained(html_report):
     assert text.startswith("<!DOCTYPE html>")
     assert len(re.findall(r'src="data:image/png;base64,', text)) >= 1  # plots embedded
     assert not re.search(r'src="(?!data:)', text)  # no external files
-    assert "75.85" in text and "—" in text  # a published cell and the missing SE-Adam row
+    if "<h1>h</h1>" in text:  # the study report: title, conventions, seed noise, n, device
+        assert "mean ± sample std over n seeds" in text and "Seed noise" in text
+        assert "test cpu" in text and "<th>n</th>" in text
+    else:
+        assert "75.85" in text and "—" in text  # a published cell and the missing SE-Adam row
 
 
 @pytest.mark.skipif(

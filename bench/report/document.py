@@ -9,7 +9,6 @@ Explicit ``studies`` (``bench report --paper se --study mine``) bypass the grids
 
 from __future__ import annotations
 
-import base64
 import json
 import tomllib
 from dataclasses import dataclass
@@ -282,23 +281,6 @@ def _markdown(paper: Paper, measured: list[TableResult], figures: dict) -> str:
     return "\n".join(parts)
 
 
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:3px 6px;text-align:right}
-th{background:#f0f0f0} td:first-child{text-align:left}
-td.paper{color:#555;background:#fafafa} td.missing{color:#aaa} td.sig{font-weight:bold}
-.synthetic{background:#fff3cd;border:1px solid #e0c060;padding:.6em;font-weight:bold}
-.caption p{margin:.2em 0;font-size:13px;color:#444} img{max-width:100%;margin:.5em 0}
-"""
-
-
-def _img(path: Path, alt: str) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    image = f'<img alt="{alt}" src="data:image/png;base64,{data}">'
-    return f"<figure>{image}<figcaption>{alt}</figcaption></figure>"
-
-
 def _html(paper: Paper, measured: list[TableResult], figures: dict) -> str:
     body = [f"<h1>{render.html.escape(paper.title)}: the paper's tables, re-measured</h1>"]
     for line in _header(paper, measured):
@@ -306,11 +288,8 @@ def _html(paper: Paper, measured: list[TableResult], figures: dict) -> str:
         body.append(f"<p{cls}>{render.html.escape(line)}</p>")
     for result in measured:
         body.append(render.table_html(result, paper.macs))
-        body += [_img(p, alt) for p, alt in figures.get(result.table.id, [])]
+        body += [render.html_figure(p, alt) for p, alt in figures.get(result.table.id, [])]
     if figures.get(""):
         body.append("<h2>Cost vs accuracy (all tables)</h2>")
-        body += [_img(p, alt) for p, alt in figures[""]]
-    return (
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{render.html.escape(paper.title)}'
-        f"</title><style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
-    )
+        body += [render.html_figure(p, alt) for p, alt in figures[""]]
+    return render.html_page(paper.title, body)

@@ -1,16 +1,27 @@
-"""Write the report of one study: the summary table and the accuracy plot."""
+"""Write the report of one study: its conventions, the seed-noise line, the summary table and the
+accuracy plot (md and html; latex gets the conventions as its caption; csv and json the numbers)."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pandas as pd
 
 from bench.errors import BenchError
 from bench.report import plots
-from bench.report.render import FORMATS, frame_latex, summary_display, summary_markdown
+from bench.report.render import (
+    FORMATS,
+    frame_latex,
+    html_figure,
+    html_page,
+    summary_display,
+    summary_markdown,
+)
 from bench.report.tables import MIN_SEEDS_FOR_TEST, resolution, summary_table
 from bench.store import read_records, records_frame
+
+PLOT_ALT = "top-1 accuracy per configuration"
 
 
 def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> list[Path]:
@@ -30,25 +41,40 @@ def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> l
         else:
             path.write_text(table.to_json(orient="records", indent=1))
         written.append(path)
-    elif fmt in ("html", "latex"):
-        path = reports / f"{study}.{'tex' if fmt == 'latex' else 'html'}"
-        shown = summary_display(table)
-        path.write_text(shown.to_html(index=False) if fmt == "html" else frame_latex(shown))
+    elif fmt == "latex":
+        path = reports / f"{study}.tex"
+        caption = " ".join(_header(frame))
+        path.write_text(frame_latex(summary_display(table), caption, f"tab:{study}"))
         written.append(path)
     else:
         plot = plots.accuracy_per_config(frame, reports / f"{study}_accuracy.png")
-        path = reports / f"{study}.md"
-        path.write_text(_markdown(study, frame, table, plot.name))
+        path = reports / f"{study}.{fmt}"
+        text = _markdown if fmt == "md" else _html
+        path.write_text(text(study, frame, table, plot))
         written += [path, plot]
     return written
 
 
-def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -> str:
+def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path) -> str:
+    lines = [f"# {study}", ""]
+    for paragraph in _header(frame):
+        lines += [paragraph, ""]
+    lines += [summary_markdown(table), "", f"![{PLOT_ALT}]({plot.name})", ""]
+    return "\n".join(lines)
+
+
+def _html(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path) -> str:
+    body = [f"<h1>{html.escape(study)}</h1>"]
+    body += [f"<p>{html.escape(paragraph)}</p>" for paragraph in _header(frame)]
+    body += [summary_display(table).to_html(index=False), html_figure(plot, PLOT_ALT)]
+    return html_page(study, body)
+
+
+def _header(frame: pd.DataFrame) -> list[str]:
+    """The paragraphs above the table: conventions (data, metric, n, device, units), seed noise."""
     first = frame.iloc[0]
     devices = ", ".join(sorted(set(frame["device"].dropna()))) or "unknown device"
-    lines = [
-        f"# {study}",
-        "",
+    return [
         f"Dataset `{first['dataset']}`, {int(first['epochs'])} epochs. Accuracy: top-1/top-5 on "
         "the validation split at the last epoch (no model selection), in %, mean ± sample std over "
         "n seeds; "
@@ -61,15 +87,8 @@ def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: str) -
         "Grad-CAM peak falls on the mask), mean ± sample std over seeds; — where not measured. "
         "Δ top-1: difference of the mean from the backbone's no-attention row, with Welch's "
         f"two-sided p when both sides have n ≥ {MIN_SEEDS_FOR_TEST} seeds.",
-        "",
         _resolution_line(frame),
-        "",
-        summary_markdown(table),
-        "",
-        f"![top-1 accuracy per configuration]({plot})",
-        "",
     ]
-    return "\n".join(lines)
 
 
 def _resolution_line(frame: pd.DataFrame) -> str:
