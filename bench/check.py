@@ -128,10 +128,19 @@ def read_baseline(path: Path) -> dict[str, Any]:
         raise BenchError(
             f"baseline {path} not found; create it with `bench check --update`"
         ) from None
-    except json.JSONDecodeError as err:
+    except IsADirectoryError:
+        raise BenchError(f"baseline {path} is a folder; give the baseline's JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BenchError(f"baseline {path} is not valid JSON ({err})") from None
-    if not {"study", "configs"} <= set(baseline):
+    if not isinstance(baseline, dict) or not {"study", "configs"} <= set(baseline):
         raise BenchError(f"baseline {path} lacks 'study' or 'configs'; rewrite it with --update")
+    for config_id, entry in dict(baseline["configs"]).items():
+        valid = isinstance(entry, dict) and isinstance(entry.get("label"), str)
+        if not valid or not isinstance(entry.get("val_top1_pct"), int | float):
+            raise BenchError(
+                f"baseline {path}: entry {config_id!r} needs a label and a numeric val_top1_pct; "
+                "rewrite it with --update"
+            )
     return baseline
 
 

@@ -11,8 +11,9 @@ import json
 import signal
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
@@ -30,9 +31,10 @@ from bench.grid import load_grid
 from bench.report.cam import write_cam_figure
 from bench.report.render import FORMATS
 from bench.report.write import write_reports
-from bench.store import damaged_records
+from bench.store import check_writable, damaged_records
+from bench.trial import check_buildable
 from registry import GRIDS
-from registry.core import IncompatibleError, UnknownNameError
+from registry.core import IncompatibleError, InvalidValueError, UnknownNameError
 
 DEFAULT_GRID = GRIDS / "quick.toml"
 
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return code
-    except (BenchError, UnknownNameError, IncompatibleError) as err:
+    except (BenchError, UnknownNameError, IncompatibleError, InvalidValueError) as err:
         print(f"bench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -156,6 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Expand a grid and train every run that has no finished record yet."""
     grid = load_grid(_grid_path(args.grid), data_root=args.data_root)
     results = Path(args.results)
+    check_writable(results / grid.study.name)  # before training, not when the first record is due
     todo = plan(grid, results, retry_failed=args.retry_failed)
     for cell, reason in grid.rejected:
         console.print(f"[yellow]rejected[/yellow] {cell}: {reason}")
@@ -166,6 +169,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not todo.todo:
         return 0
+    check_buildable(todo.todo)  # every architecture, built and run on the meta device
     device = pick_device(args.device)
     for data in dict.fromkeys(spec.data for spec in todo.todo):
         load_dataset(data)  # missing or damaged data: one line now, before any run starts
@@ -205,6 +209,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def cmd_report(args: argparse.Namespace) -> None:
     """Render the reports of one study (or all) from stored records."""
     results, reports = Path(args.results), Path(args.reports)
+    if reports.exists() and not reports.is_dir():
+        raise BenchError(f"--reports {reports} is a file; give a folder (it is created if missing)")
+    if args.table and not args.paper:
+        raise BenchError(f"--table {args.table} needs --paper (the paper the table belongs to)")
     written = write_reports(
         results, reports, args.format, study=args.study, paper=args.paper, table=args.table
     )
@@ -277,8 +285,31 @@ def _grid_path(name: str) -> Path:
     return path
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the house error format: one line on stderr, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"bench: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse ``type``: a number of ``kind`` above zero."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be positive (> 0)")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(required=True, metavar="command")
 
     p = sub.add_parser("list", help="backbones, attention modules, placements, datasets, grids")
@@ -295,8 +326,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="an attention hyper-parameter, e.g. reduction=8 (repeatable; unset = default)",
     )
-    p.add_argument("--num-classes", type=int, default=1000)
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--num-classes", type=_positive(int), default=1000)
+    p.add_argument("--image-size", type=_positive(int), default=224)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_describe)
 
@@ -314,15 +345,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=_positive(int),
         default=None,
         help="process: concurrent runs (GPUs x --per-gpu, or 1)",
     )
-    p.add_argument("--per-gpu", type=int, default=1, help="process: runs sharing one GPU (1)")
+    p.add_argument(
+        "--per-gpu", type=_positive(int), default=1, help="process: runs sharing one GPU (1)"
+    )
     p.add_argument("--address", default=None, help="ray: auto | HOST:PORT (default: local Ray)")
     p.add_argument(
         "--gpus-per-run",
-        type=float,
+        type=_positive(float),
         default=None,
         help="ray: GPUs per run, e.g. 0.25 (1 with GPUs)",
     )
@@ -330,7 +363,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cam", help="Grad-CAM grid figure of a study (from stored records)")
     p.add_argument("--study", required=True)
-    p.add_argument("--images", type=int, default=8, help="rows (at most the maps each run stored)")
+    p.add_argument(
+        "--images", type=_positive(int), default=8, help="rows (at most the maps each run stored)"
+    )
     p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the sfd layer)")
     p.add_argument("--results", default="results")
     p.add_argument("--reports", default="reports")
@@ -357,7 +392,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument(
         "--tolerance",
-        type=float,
+        type=_positive(float),
         default=None,
         help="accuracy points (default: the baseline's calibrated tolerance)",
     )
@@ -372,7 +407,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--k",
-        type=float,
+        type=_positive(float),
         default=gate.DEFAULT_K,
         help="with --update: tolerance = k x seed std x sqrt(2/n) (default 3)",
     )

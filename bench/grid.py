@@ -37,9 +37,10 @@ from typing import Any
 
 import registry
 from bench.data import DATASETS, native_image_size
+from bench.domains import check_fields, check_recipe
 from bench.errors import GridError
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
-from registry.core import IncompatibleError, UnknownNameError, did_you_mean
+from registry.core import IncompatibleError, InvalidValueError, UnknownNameError, did_you_mean
 
 AXES = ("backbone", "attention", "placement", "stages", "seed")
 TABLES = ("study", "data", "train", "measure", "grid")
@@ -86,6 +87,8 @@ def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise GridError(f"{path}: TOML syntax error: {err}") from None
+    except UnicodeDecodeError:
+        raise GridError(f"{path}: not a text file; a grid is a TOML file (UTF-8)") from None
     try:
         grid = expand_grid(doc, data_root=data_root)
     except GridError as err:
@@ -205,9 +208,11 @@ def _read_dataclass(cls: type, table: dict[str, Any], section: str) -> Any:
         values[key] = number = _coerce(value, hints[key], f"[{section}] {key}")
         if isinstance(number, int | float) and not isinstance(number, bool) and number < 0:
             raise GridError(f"[{section}] {key} = {value} must not be negative")
-    if section == "train" and values.get("epochs", 1) == 0:
-        raise GridError("[train] epochs must be at least 1")
-    return cls(**values)
+    check_fields("train" if section == "grid train" else section, values)
+    spec = cls(**values)
+    if isinstance(spec, TrainSpec):
+        check_recipe(spec, f"[{section}]")
+    return spec
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -262,6 +267,11 @@ def _resolve(
     """One cell -> RunSpec, with names checked and meaningless axes collapsed."""
     backbone, attention = cell["backbone"], cell["attention"]
     for axis, kind in (("backbone", registry.BACKBONES), ("attention", registry.ATTENTIONS)):
+        if not isinstance(cell[axis], str):
+            raise GridError(
+                f"[grid] {axis} = {cell[axis]!r} must be a name or a list of names, e.g. "
+                f"{axis} = [{kind.names()[0]!r}]"
+            )
         try:
             kind.get(cell[axis])
         except UnknownNameError as err:
@@ -269,18 +279,26 @@ def _resolve(
     seed = cell["seed"]
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise GridError(f"[grid] seed = {seed!r} must be a non-negative integer")
+    extra = {k: v for k, v in cell.items() if k not in AXES}
+    for key in extra:  # checked for every cell, so a typo is caught even where it is ignored
+        if not any(key in registry.hparam_names(n) for n in registry.ATTENTIONS.names()):
+            known = [
+                *AXES,
+                *{h for n in registry.ATTENTIONS.names() for h in registry.hparam_names(n)},
+            ]
+            raise GridError(
+                f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
+                f"{did_you_mean(key, known)}"
+            )
     if attention == "none":
         return RunSpec(study, backbone, seed=seed, data=data, train=train)
     accepted = registry.hparam_names(attention)
-    extra = {k: v for k, v in cell.items() if k not in AXES}
-    for key in extra:
-        if not any(key in registry.hparam_names(n) for n in registry.ATTENTIONS.names()):
-            raise GridError(
-                f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
-            )
     # an axis applies to the modules that accept it; the others' defaults fill the rest
     given = {k: v for k, v in extra.items() if k in accepted or "*" in accepted}
-    hparams = registry.resolve_hparams(attention, given)
+    try:
+        hparams = registry.resolve_hparams(attention, given)
+    except InvalidValueError as err:
+        raise GridError(f"[grid] {err}") from None
     placement = cell.get("placement", "default")
     if placement == "default":
         placement = registry.default_placement(attention)

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -22,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.errors import BenchError
 from bench.spec import SCHEMA_VERSION
 
 FINAL_STATUSES = ("done", "diverged")  # a diverged run is a result; a failed one is worth retrying
@@ -69,6 +71,34 @@ class RunFiles:
     def of_run(self, run_id: str) -> RunFiles:
         """The files of another run of the same study (an OOM retry's smaller batch)."""
         return dataclasses.replace(self, run_id=run_id)
+
+
+MIN_FREE_BYTES = 512 * 2**20  # room for records, logs and a checkpoint of a ResNet-50 with momentum
+
+
+def check_writable(folder: Path) -> None:
+    """Raise ``BenchError`` unless ``folder`` (a study's results folder) can be created and
+    written and its disk has ``MIN_FREE_BYTES`` free; checked before anything trains, creating
+    nothing."""
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise BenchError(
+            f"results folder {folder} cannot be created: {existing} is a file; choose another "
+            "with --results"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise BenchError(
+            f"results folder {folder} is not writable ({existing} is read-only to this user); "
+            "choose another with --results"
+        )
+    free = shutil.disk_usage(existing).free
+    if free < MIN_FREE_BYTES:
+        raise BenchError(
+            f"results folder {folder} has {free / 2**20:.0f} MiB free, less than the "
+            f"{MIN_FREE_BYTES / 2**20:.0f} MiB a run may need; free space or choose --results"
+        )
 
 
 def record_path(results: Path, study: str, run_id: str) -> Path:

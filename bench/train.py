@@ -37,6 +37,7 @@ from bench.spec import RunSpec, TrainSpec
 from bench.store import temp_path
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+PRECISIONS = ("auto", "fp32", "bf16")  # auto: bf16 autocast on CUDA, fp32 on CPU
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

@@ -17,7 +17,7 @@ from registry.build import (
     default_placement,
     target_stages,
 )
-from registry.core import IncompatibleError, Registry, UnknownNameError
+from registry.core import IncompatibleError, InvalidValueError, Registry, UnknownNameError
 from registry.files import GRIDS, PAPERS
 from registry.hparams import describe_hparams, hparam_defaults, hparam_names, resolve_hparams
 from registry.placement import PLACEMENTS, AttentionSlot, model_stages
@@ -30,6 +30,7 @@ __all__ = [
     "PLACEMENTS",
     "AttentionSlot",
     "IncompatibleError",
+    "InvalidValueError",
     "Registry",
     "UnknownNameError",
     "attention_modules",

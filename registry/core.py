@@ -24,6 +24,11 @@ class IncompatibleError(ValueError):
     on a 1x1 map)."""
 
 
+class InvalidValueError(ValueError):
+    """A hyper-parameter value outside its domain (a wrong type, a reduction of 0); the message
+    names the module, the hyper-parameter, the value and what it must be."""
+
+
 def did_you_mean(name: str, choices: list[str]) -> str:
     """A ``"; did you mean 'x'?"`` suffix for an error message, or ``""`` when nothing is close."""
     close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)

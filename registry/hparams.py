@@ -7,6 +7,11 @@ a run spec stores, what its id hashes and what reports compare: a run says exact
 and changing a default changes the id of the runs it affects. ``reduction`` is one hyper-parameter
 like the others; only its short display (``r16``) is special, in ``describe_hparams``.
 
+``resolve_hparams`` also checks each given value: it must have the type of the default (an int is
+accepted for a float; a ``None`` default takes an int), and the counts and ratios in ``POSITIVE`` /
+``NON_NEGATIVE`` must have that sign. Choices of strings and constraints that involve the channel
+count are the constructors' own checks.
+
 A constructor with ``**kwargs`` (a plugin's) accepts any name; its given values are kept as given.
 """
 
@@ -18,10 +23,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.attention import ATTENTIONS
-from registry.core import IncompatibleError, did_you_mean
+from registry.core import IncompatibleError, InvalidValueError, did_you_mean
 
 ANY = "*"  # what ``hparam_names`` lists for a constructor that takes ``**kwargs``
 SHORT = {"reduction": "r"}  # hyper-parameters a label always shows, as ``<short><value>``
+# hyper-parameters that are counts, sizes or ratios, by name (the same meaning in every module)
+POSITIVE = ("alpha", "dilation", "gamma", "heads", "kernel_size", "reduction")
+NON_NEGATIVE = ("beta", "num_dilated")
 
 
 @functools.cache
@@ -65,6 +73,7 @@ def resolve_hparams(attention: str, given: Mapping[str, Any] | None = None) -> d
     Raises:
         UnknownNameError: ``attention`` is not registered.
         IncompatibleError: ``given`` names a hyper-parameter ``attention`` does not accept.
+        InvalidValueError: a given value has the wrong type or sign.
     """
     defaults = hparam_defaults(attention)
     if attention == "none":
@@ -77,7 +86,30 @@ def resolve_hparams(attention: str, given: Mapping[str, Any] | None = None) -> d
             f"attention {attention!r} does not accept {bad}{hint}; it accepts "
             f"{sorted(defaults) or 'no hyper-parameters'} (leave the others unset)"
         )
+    for name, value in given.items():
+        if name in defaults:
+            _check_value(attention, name, value, defaults[name])
     return dict(sorted((defaults | given).items()))
+
+
+def _check_value(attention: str, name: str, value: Any, default: Any) -> None:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, int) or default is None:
+        ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, kind = number, "a number"
+    else:
+        ok, kind = isinstance(value, type(default)), f"a {type(default).__name__}"
+    if ok and name in POSITIVE and value <= 0:
+        ok, kind = False, "positive (> 0)"
+    if ok and name in NON_NEGATIVE and value < 0:
+        ok, kind = False, "non-negative (>= 0)"
+    if not ok:
+        raise InvalidValueError(
+            f"attention {attention!r}: {name} = {value!r} must be {kind} (default {default!r})"
+        )
 
 
 def describe_hparams(attention: str, hparams: Mapping[str, Any]) -> list[str]:

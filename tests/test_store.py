@@ -101,3 +101,20 @@ def test_stale_temp_files_are_removed(tmp_path):
     os.utime(stale, (0, 0))
     assert remove_stale_temp_files(tmp_path) == 1
     assert not stale.exists() and fresh.exists()
+
+
+def test_results_folder_is_checked_without_creating_it(tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from bench.errors import BenchError
+    from bench.store import check_writable
+
+    check_writable(tmp_path / "results" / "study")
+    assert not (tmp_path / "results").exists()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(BenchError, match="is a file"):
+        check_writable(tmp_path / "a-file" / "study")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr("bench.store.shutil.disk_usage", lambda path: usage(10, 9, 2**20))
+    with pytest.raises(BenchError, match="1 MiB free"):
+        check_writable(tmp_path / "results" / "study")

@@ -3,6 +3,8 @@ its record, and the columns of the progress display."""
 
 from __future__ import annotations
 
+import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 from bench.execute.oom import execute_with_backoff
 from bench.grid import Grid
 from bench.run import failed_record
@@ -77,7 +79,14 @@ def finish_run(
         record, log = failed_record(spec, device, err)
         files.folder.mkdir(parents=True, exist_ok=True)
         files.log.write_text(log)
-    write_record(files.record, record)
+    try:
+        write_record(files.record, record)
+    except OSError as err:  # the disk filled or went read-only during training: keep the numbers
+        print(json.dumps(record, sort_keys=True), file=sys.stderr)
+        raise BenchError(
+            f"could not write {files.record} ({err.strerror or err}); the run's record is printed "
+            "above as JSON, and the grid stops"
+        ) from None
     return record
 
 
