@@ -1,7 +1,8 @@
 """The ``bench`` command: list | describe | run | cam | report | check. Thin: parse, call, print.
 
 Every user error (unknown name, bad grid, missing data, ...) is one line on stderr and exit status
-2; a grid with failed runs exits 1; Ctrl-C keeps every finished record and exits 130.
+2; a grid with failed runs exits 1 (on every re-run too, until ``--retry-failed`` re-runs them);
+Ctrl-C keeps every finished record and exits 130.
 """
 
 from __future__ import annotations
@@ -167,8 +168,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"({grid.collapsed} meaningless cells collapsed, {len(grid.rejected)} rejected); "
         f"{len(todo.skipped)} already finished, skipped; {len(todo.todo)} to run"
     )
+    if todo.failed:
+        console.print(
+            f"[yellow]{len(todo.failed)} run(s) failed before and were skipped[/yellow]; run the "
+            "same command with --retry-failed to re-run them"
+        )
     if not todo.todo:
-        return 0
+        return 1 if todo.failed else 0
     check_buildable(todo.todo)  # every architecture, built and run on the meta device
     device = pick_device(args.device)
     for data in dict.fromkeys(spec.data for spec in todo.todo):
@@ -195,7 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(f"{counts_line(outcome)}; records in {results / grid.study.name}")
     failures = failure_table(outcome, todo.todo, results)
     if failures is None:
-        return 0
+        return 1 if todo.failed else 0
     console.print(failures)
     if outcome.count("failed"):
         console.print("run the same command with --retry-failed to re-run the failed runs")

@@ -74,6 +74,9 @@ def test_cli_failure_summary_exit_1_and_retry_failed(tmp_path):
     assert "--retry-failed" in first.stdout
     records = sorted((tmp_path / "results" / "faults").glob("*.json"))
     stamps = {p: p.stat().st_mtime_ns for p in records}
+    again = run_bench("run", "--grid", "g.toml", cwd=tmp_path)  # the failure is not forgotten
+    assert again.returncode == 1 and "1 run(s) failed before" in again.stdout
+    assert "0 to run" in again.stdout
     retry = run_bench("run", "--grid", "g.toml", "--retry-failed", cwd=tmp_path)
     assert retry.returncode == 1
     assert "1 already finished, skipped; 1 to run" in retry.stdout  # only the failed run

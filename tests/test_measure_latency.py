@@ -13,9 +13,12 @@ from torch import nn
 from bench.measure import latency
 from bench.measure.latency import (
     MIN_REPEATS,
+    REMEASURES,
     WARMUP_CALLS,
     cached_latency,
     measure_latency,
+    remember_latency,
+    steadiest,
     summarise,
     time_device_calls,
 )
@@ -69,6 +72,31 @@ def test_summarise_median_iqr_throughput() -> None:
     assert stats["iqr_ms"] == 2.0  # inclusive quartiles 2 and 4: the outlier does not count
     assert stats["images_per_s"] == pytest.approx(8 / 3e-3)
     assert summarise([5.0], batch=1)["iqr_ms"] == 0.0
+    assert summarise([2.9, 3.0, 3.0, 3.1], batch=1)["noisy"] is False
+    assert summarise([1.0, 3.0, 3.0, 6.0], batch=1)["noisy"] is True
+
+
+def test_a_noisy_setting_is_timed_again_and_the_steadiest_kept() -> None:
+    attempts = iter([[1.0, 3.0, 3.0, 9.0], [2.0, 3.0, 3.0, 5.0], [2.9, 3.0, 3.0, 3.1]])
+    kept = steadiest(lambda: next(attempts), batch=1)
+    assert kept["attempts"] == 3 and kept["noisy"] is False and kept["iqr_ms"] < 0.2
+    always = steadiest(lambda: [1.0, 3.0, 3.0, 9.0], batch=1)
+    assert always["attempts"] == 1 + REMEASURES and always["noisy"] is True
+    steady = steadiest(lambda: [3.0, 3.0, 3.0, 3.0], batch=1)
+    assert steady["attempts"] == 1
+
+
+def test_a_noisy_latency_is_not_reused(tmp_path) -> None:
+    latency._CACHE.clear()
+    shaky = {"batch_1": {"median_ms": 3.0, "iqr_ms": 2.0, "noisy": True}, "batch_bulk": {}}
+    remember_latency("k1", "run", shaky, None)
+    assert cached_latency("k1") is None
+    record = {"latency_key": "k2", "latency": shaky, "latency_measured_in": "r"}
+    (tmp_path / "abcdefabcdef.json").write_text(json.dumps(record))
+    assert cached_latency("k2", tmp_path) is None
+    steady = {"batch_1": {"median_ms": 3.0, "iqr_ms": 0.1, "noisy": False}, "batch_bulk": {}}
+    remember_latency("k3", "run", steady, None)
+    assert cached_latency("k3")[1] == steady
 
 
 def test_cpu_latency_fields_and_model_left_untouched() -> None:

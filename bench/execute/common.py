@@ -36,10 +36,12 @@ from bench.train import EpochCallback
 
 @dataclass
 class Plan:
-    """What a grid still needs: runs to do, and finished runs skipped."""
+    """What a grid still needs: runs to do, and finished runs skipped (``failed``: the skipped
+    runs whose record says failed; ``--retry-failed`` moves them to ``todo``)."""
 
     todo: list[RunSpec]
     skipped: list[RunSpec] = field(default_factory=list)
+    failed: list[RunSpec] = field(default_factory=list)
 
 
 @dataclass
@@ -62,6 +64,8 @@ def plan(grid: Grid, results: Path, *, retry_failed: bool = False) -> Plan:
         status = None if record is None else record.get("status")
         finished = status in FINAL_STATUSES or (status == "failed" and not retry_failed)
         (result.skipped if finished else result.todo).append(spec)
+        if finished and status == "failed":
+            result.failed.append(spec)
     return result
 
 

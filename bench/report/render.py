@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.measure.latency import NOISY_SPREAD
 from bench.report.layouts import Cell, TableResult
 from bench.report.metrics import METRICS, Metric
 
@@ -50,7 +51,9 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
             ],
             "GMACs": table["gmacs"].map(lambda v: MISSING if pd.isna(v) else f"{v:.4f}"),
             "latency b=1 (ms, IQR)": [
-                MISSING if pd.isna(m) else f"{m:.2f} ({q:.2f})"
+                MISSING
+                if pd.isna(m)
+                else f"{m:.2f} ({q:.2f}{' noisy' if q > NOISY_SPREAD * m else ''})"
                 for m, q in zip(
                     table["latency_batch_1_median_ms"],
                     table["latency_batch_1_iqr_ms"],

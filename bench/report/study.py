@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.measure.latency import NOISY_SPREAD, REMEASURES
 from bench.report import plots
 from bench.report.render import (
     FORMATS,
@@ -81,10 +82,12 @@ def _header(frame: pd.DataFrame) -> list[str]:
         "failed or diverged runs are left out of the means and counted under *not done*. "
         f"Params in millions. Trained on: {devices}. GMACs: fvcore convention (one multiply-add "
         "= 1, elementwise ops not counted) at batch 1 and the run's input size. Latency: median "
-        f"forward time at batch 1 on {_latency_conditions(frame)}, measured once per "
-        "architecture. sfd: the DAS saliency score (share of scaled Grad-CAM energy on the "
-        "target mask, DAS paper's definition), and the pointing game (share of images whose "
-        "Grad-CAM peak falls on the mask), mean ± sample std over seeds; — where not measured. "
+        f"forward time at batch 1 on {_latency_conditions(frame)} and its IQR, measured once per "
+        f"architecture; 'noisy' where the IQR exceeds {NOISY_SPREAD:.0%} of the median after "
+        f"{REMEASURES} re-measurements (a busy machine). sfd: the DAS saliency score (share of "
+        "scaled Grad-CAM energy on the target mask, DAS paper's definition), and the pointing "
+        "game (share of images whose Grad-CAM peak falls on the mask), mean ± sample std over "
+        "seeds; — where not measured. "
         "Δ top-1: difference of the mean from the backbone's no-attention row, with Welch's "
         f"two-sided p when both sides have n ≥ {MIN_SEEDS_FOR_TEST} seeds.",
         _resolution_line(frame),
