@@ -19,25 +19,10 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.table import Table
 
-import registry
-from bench import check as gate
-from bench.data import DATASETS, load_dataset
-from bench.environment import pick_device
 from bench.errors import BenchError
-from bench.execute import plan
-from bench.execute.inline import run_inline
-from bench.execute.plugins import load_plugins
-from bench.execute.summary import counts_line, failure_table
-from bench.grid import load_grid
-from bench.report.cam import write_cam_figure
-from bench.report.render import FORMATS
-from bench.report.write import write_reports
-from bench.store import check_writable, damaged_records
-from bench.trial import check_buildable
-from registry import GRIDS
-from registry.core import IncompatibleError, InvalidValueError, UnknownNameError
 
-DEFAULT_GRID = GRIDS / "quick.toml"
+# Each command imports what it uses when it runs: torch, timm and the report stack take seconds
+# to import, and `bench --help` needs none of them.
 
 console = Console(soft_wrap=True)  # long lines stay whole in logs and pipes
 
@@ -46,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     args = _parser().parse_args(argv)
     try:
+        from bench.execute.plugins import load_plugins
+        from bench.store import damaged_records
+
         load_plugins()  # BENCH_PLUGINS: user modules that register attention modules or backbones
         code = int(args.func(args) or 0)
         damaged = damaged_records()
@@ -56,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return code
-    except (BenchError, UnknownNameError, IncompatibleError, InvalidValueError) as err:
+    except Exception as err:
+        if not _user_error(err):
+            raise
         print(f"bench: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -67,8 +57,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _user_error(err: Exception) -> bool:
+    """Bad input (a name, a value, a combination, a file): one line and exit 2, no traceback."""
+    if isinstance(err, BenchError):
+        return True
+    from registry.core import IncompatibleError, InvalidValueError, UnknownNameError
+
+    return isinstance(err, UnknownNameError | IncompatibleError | InvalidValueError)
+
+
 def cmd_list(args: argparse.Namespace) -> None:
     """Print every backbone, attention module, placement, dataset and bundled grid."""
+    import registry
+    from bench.data import DATASETS
+    from bench.grid import load_grid
+
     for title, reg in (
         ("backbones", registry.BACKBONES),
         ("attention modules", registry.ATTENTIONS),
@@ -80,7 +83,7 @@ def cmd_list(args: argparse.Namespace) -> None:
             table.add_row(f"[bold]{name}[/bold]", reg.describe(name))
         console.print(table)
     table = Table(title="grids", title_justify="left", show_header=False, box=None)
-    for path in sorted(GRIDS.glob("*.toml")):
+    for path in sorted(registry.GRIDS.glob("*.toml")):
         try:
             grid = load_grid(path)
             table.add_row(
@@ -93,6 +96,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_describe(args: argparse.Namespace) -> None:
     """Build one model and print its parameter counts and GMACs (three conventions)."""
+    import registry
     from bench.measure.flops import count_gmacs
     from bench.measure.params import count_params
 
@@ -143,6 +147,8 @@ GMACS_LABELS = {
 
 def cmd_cam(args: argparse.Namespace) -> None:
     """Write the Grad-CAM grid PNG of a study (rows = images, columns = configurations)."""
+    from bench.report.cam import write_cam_figure
+
     out = Path(args.out) if args.out else Path(args.reports) / f"{args.study}_cam.png"
     path = write_cam_figure(
         Path(args.results),
@@ -157,6 +163,15 @@ def cmd_cam(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Expand a grid and train every run that has no finished record yet."""
+    from bench.data import load_dataset
+    from bench.environment import pick_device
+    from bench.execute import plan
+    from bench.execute.inline import run_inline
+    from bench.execute.summary import counts_line, failure_table
+    from bench.grid import load_grid
+    from bench.store import check_writable
+    from bench.trial import check_buildable
+
     grid = load_grid(_grid_path(args.grid), data_root=args.data_root)
     results = Path(args.results)
     check_writable(results / grid.study.name)  # before training, not when the first record is due
@@ -214,6 +229,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     """Render the reports of one study (or all) from stored records."""
+    from bench.report.write import write_reports
+
     results, reports = Path(args.results), Path(args.reports)
     if reports.exists() and not reports.is_dir():
         raise BenchError(f"--reports {reports} is a file; give a folder (it is created if missing)")
@@ -228,6 +245,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Gate on accuracy: exit 1 listing configurations that fell below the baseline."""
+    from bench import check as gate
+
     baseline_path, results = Path(args.baseline), Path(args.results)
     if args.update:
         study = args.study or _study_of(baseline_path)
@@ -236,7 +255,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             study,
             baseline_path,
             calibration=args.calibration,
-            k=args.k,
+            k=args.k or gate.DEFAULT_K,
             tolerance=args.tolerance,
         )
         tolerance = gate.read_baseline(baseline_path)["tolerance_points"]
@@ -263,6 +282,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _study_of(baseline: Path) -> str:
+    from bench import check as gate
+
     if baseline.exists():
         return gate.read_baseline(baseline)["study"]
     return baseline.stem
@@ -285,6 +306,8 @@ def _hparams(pairs: list[str]) -> dict[str, Any]:
 
 def _grid_path(name: str) -> Path:
     """A grid file path, or the name of a bundled grid (``quick`` -> registry/grids/quick.toml)."""
+    from registry import GRIDS
+
     path = Path(name)
     if not path.exists() and (GRIDS / f"{name}.toml").exists():
         return GRIDS / f"{name}.toml"
@@ -338,7 +361,9 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_describe)
 
     p = sub.add_parser("run", help="train every run of a grid")
-    p.add_argument("--grid", default=str(DEFAULT_GRID), help="TOML file or bundled grid name")
+    p.add_argument(
+        "--grid", default="quick", help="TOML file or bundled grid name (default: quick)"
+    )
     p.add_argument("--results", default="results", help="records folder (default: results)")
     p.add_argument("--data-root", default=None, help="overrides the grid's [data] root")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -388,7 +413,7 @@ def _parser() -> argparse.ArgumentParser:
         "grids that name it, or from --study; default: detected from each study's grid",
     )
     p.add_argument("--table", default=None, help="with --paper: only this table (e.g. table10)")
-    p.add_argument("--format", default="md", choices=FORMATS, help="output format (default: md)")
+    p.add_argument("--format", default="md", help="md (default), csv, latex, html or json")
     p.add_argument("--results", default="results")
     p.add_argument("--reports", default="reports")
     p.set_defaults(func=cmd_report)
@@ -414,8 +439,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--k",
         type=_positive(float),
-        default=gate.DEFAULT_K,
-        help="with --update: tolerance = k x seed std x sqrt(2/n) (default 3)",
+        default=None,
+        help="with --update: tolerance = k x seed std x sqrt(2/n) (default: bench.check.DEFAULT_K)",
     )
     p.set_defaults(func=cmd_check)
     return parser

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from tests.conftest import TINY_GRID, run_cli
+from tests.conftest import REPO, TINY_GRID, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +171,22 @@ def _assert_clean_error(result, message):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bench: error:"), result.stderr
     assert message in lines[0]
+
+
+def test_help_imports_neither_torch_nor_the_report_stack(tmp_path):
+    code = (
+        "import sys\nfrom bench.cli import main\n"
+        "for argv in (['--help'], ['run', '--help'], ['report', '--help']):\n"
+        "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+        "heavy = sorted({'torch', 'timm', 'pandas', 'matplotlib'} & set(sys.modules))\n"
+        "print('heavy:', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
+    assert "heavy: []" in result.stdout, result.stdout + result.stderr

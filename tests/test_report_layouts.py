@@ -255,7 +255,7 @@ def test_stand_in_maps_smoke_runs_to_paper_rows(tmp_path):
     assert "SYNTHETIC DATA" in text and "resnet20 for resnet50_v1" in text
 
 
-@pytest.mark.parametrize("fmt", render.PAPER_FORMATS)
+@pytest.mark.parametrize("fmt", render.FORMATS)
 def test_every_format(golden, tmp_path, fmt):
     results, _ = golden
     studies = ["g-seed000-table5"]

@@ -91,8 +91,10 @@ def write_paper_report(
         table: only this table.
         grids: the folder of grid files.
     """
-    if fmt not in render.PAPER_FORMATS:
-        raise BenchError(f"unknown report format {fmt!r}; choose one of {render.PAPER_FORMATS}")
+    if fmt not in render.FORMATS:
+        raise BenchError(
+            f"unknown report format {fmt!r}; choose one of {', '.join(render.FORMATS)}"
+        )
     paper = load_paper(paper_key)
     if studies:
         known = {s.study: s for s in grid_sources(grids)}

@@ -83,7 +83,6 @@ def _delta_p(delta: float, p: float) -> str:
 
 # ---- paper layouts -------------------------------------------------------------------------------
 
-PAPER_FORMATS = ("md", "csv", "latex", "html", "json")
 MISSING = "—"
 SIGNIFICANCE_NOTE = (
     "(±x) = difference of the mean from the baseline row; * = that difference is larger than the "

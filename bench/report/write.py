@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.report.document import grid_sources, source_of, write_paper_report
+from bench.report.render import FORMATS
 from bench.report.study import write_report
 from bench.store import read_records
 
@@ -36,6 +37,8 @@ def write_reports(
     Without: every study (or ``study``); a study whose grid names a paper is rendered as that
     paper's layout, any other study as the summary table.
     """
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if paper:
         if study:
             return write_paper_report(results, reports, paper, fmt, studies=[study], table=table)
