@@ -167,7 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.environment import pick_device
     from bench.execute import plan
     from bench.execute.inline import run_inline
-    from bench.execute.summary import counts_line, failure_table
+    from bench.execute.summary import accuracy_table, counts_line, failure_table
     from bench.grid import load_grid
     from bench.store import check_writable
     from bench.trial import check_buildable
@@ -214,6 +214,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             todo.todo, results, console, address=args.address, gpus_per_run=args.gpus_per_run
         )
     console.print(f"{counts_line(outcome)}; records in {results / grid.study.name}")
+    accuracy = accuracy_table(results, grid.study.name)
+    if accuracy is not None:
+        console.print(accuracy)
     failures = failure_table(outcome, todo.todo, results)
     if failures is None:
         return 1 if todo.failed else 0

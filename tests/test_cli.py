@@ -37,6 +37,16 @@ def test_run_writes_one_record_per_run(trained):
     assert se["params"]["attention_m"] > 0
 
 
+def test_run_output_in_a_log(trained):
+    """Not a terminal: a line per finished run with the time left, then the accuracy table."""
+    _, result = trained
+    lines = result.stdout.splitlines()
+    per_run = [line for line in lines if line.startswith("done: resnet20")]
+    assert len(per_run) == 2 and "1/2 runs, about" in per_run[0] and per_run[1].endswith("2/2 runs")
+    assert "tiny: val top-1 (%) at the last epoch" in result.stdout
+    assert any("resnet20 + se@block r16" in line and "│ 1" in line for line in lines)
+
+
 def test_rerun_skips_finished(trained):
     work, _ = trained
     stamps = {p: p.stat().st_mtime_ns for p in (work / "results" / "tiny").glob("*.json")}

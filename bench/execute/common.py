@@ -16,6 +16,7 @@ from rich.progress import (
     ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from bench.errors import BenchError, DataError
@@ -95,11 +96,13 @@ def finish_run(
 
 
 def progress_columns() -> tuple[ProgressColumn, ...]:
-    """The columns of every executor's progress display: name, bar, m/n, time, last status."""
+    """The columns of every executor's progress display: name, bar, m/n, time, time left (rich's
+    estimate from the pace so far), last status."""
     return (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ def run_inline(
     """
     outcome = Outcome()
     stamps = {spec.run_id: record_stamp(results, spec) for spec in specs}
+    start, ran = time.monotonic(), 0
     with Progress(*progress_columns(), console=console, transient=False) as progress:
         grid_task = progress.add_task("grid", total=len(specs), status="")
         for spec in specs:
@@ -47,9 +49,20 @@ def run_inline(
                 outcome.errors[spec.run_id] = record["error"]
             progress.update(epochs, status=record["status"])
             progress.advance(grid_task)
+            ran += 1
             if not console.is_terminal:  # logs and CI see each run as it ends, not only at exit
-                console.print(finished_line(spec, record))
+                left = (time.monotonic() - start) / ran * (len(specs) - len(outcome.statuses))
+                console.print(
+                    f"{finished_line(spec, record)}; {eta(len(outcome.statuses), len(specs), left)}"
+                )
     return outcome
+
+
+def eta(finished: int, total: int, seconds_left: float) -> str:
+    """``3/24 runs, about 41 min left`` (the mean time of the runs so far, times those to go)."""
+    if finished >= total:
+        return f"{finished}/{total} runs"
+    return f"{finished}/{total} runs, about {seconds_left / 60:.0f} min left"
 
 
 def finished_line(spec: RunSpec, record: dict) -> str:
