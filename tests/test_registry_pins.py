@@ -109,6 +109,10 @@ EXACT: list[tuple[str, str, dict[str, Any], int, int]] = [
     ("resnet20", "none", {}, 10, 272_474),  # option-B shortcuts (+2,752 over option A)
     ("resnet20", "se", {"reduction": 16}, 10, 274_847),  # + 3 x (49 + 162 + 580)
     ("resnet20_cnntention", "none", {}, 10, 269_722),  # He et al.'s 0.27M, option A
+    # CNNtention's SelfAtt(C): three C -> C 1x1 convs with biases, after each stage (16, 32, 64)
+    ("resnet20_cnntention", "selfatt_cnntention", {}, 10, 269_722 + 3 * (272 + 1_056 + 4_160)),
+    # CNNtention's CBAM(C, r=8, k=7): bias-free MLP 2 C (C/8), one 7x7 conv 2 -> 1 with bias
+    ("resnet20_cnntention", "cbam_cnntention", {}, 10, 269_722 + (64 + 256 + 1_024) + 3 * 99),
     ("resnet110", "none", {}, 10, 1_730_714),
     ("preresnet110", "none", {}, 100, 1_726_388),  # BAM Table 3: 1.726M
     ("resnet18", "none", {}, 1000, 11_689_512),

@@ -8,6 +8,7 @@ nothing) and keeps the input shape (N, C, H, W). Importing this package register
 from registry.attention import (  # noqa: F401  (imported to register their entries)
     bam,
     cbam,
+    cnntention,
     das,
     eca,
     gc,

@@ -1,5 +1,6 @@
 """Self-attention over positions: SAGAN, arXiv:1805.08318 (Zhang et al.), a non-local block
-(Non-local Neural Networks, arXiv:1711.07971) as used by CNNtention, arXiv:2412.11657.
+(Non-local Neural Networks, arXiv:1711.07971). CNNtention's own self-attention (full-width
+projections, no residual) is ``selfatt_cnntention`` (``cnntention.py``).
 
 Registered as ``nonlocal`` (the file cannot carry that name: it is a Python keyword). As in SAGAN:
 1x1 convs give queries and keys of width ``max(1, C // r)`` (r = 8) and values of width C; the
