@@ -26,7 +26,7 @@ def tiny_spec(seed: int) -> RunSpec:
         "resnet20",
         "se",
         "block",
-        16,
+        hparams=tuple(registry.resolve_hparams("se", {"reduction": 16}).items()),
         seed=seed,
         data=DataSpec(train_size=64, val_size=24),
         train=TrainSpec(epochs=1, batch_size=32),
