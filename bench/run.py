@@ -65,6 +65,10 @@ def execute_run(
     record["best_epoch"] = best_epoch(result.curves)
     record["resumed_from_epoch"] = result.resumed_from_epoch
     record["determinism"] = result.determinism
+    record["execution"] = {  # what the recipe's device-dependent defaults resolved to here
+        "precision": "bf16" if spec.train.uses_bf16(device.type) else "fp32",
+        "channels_last": spec.train.uses_channels_last(device.type),
+    }
     record["status"] = result.status
     record["error"] = result.error
     study_folder = None if files is None else files.folder

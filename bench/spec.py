@@ -19,6 +19,9 @@ import registry
 
 SCHEMA_VERSION = 2  # 2: ``hparams`` (every hyper-parameter, resolved) replaced ``reduction`` and
 # ``attention_kwargs`` (the given ones only)
+# TrainSpec.channels_last = None resolves to this per device type. CUDA: channels_last, the layout
+# cuDNN's fastest convolutions take. CPU: measured by benchmarks/test_memory_format.py (README).
+CHANNELS_LAST_DEFAULT = {"cuda": True, "cpu": False}
 # TrainSpec fields added after records existed: left out of the run id at their default value
 ADDED_TRAIN_FIELDS = {"random_erasing": 0.0}
 
@@ -78,7 +81,7 @@ class TrainSpec:
         augment: the dataset's paper augmentation on the training split (flip + crop for small
             images).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) | ``fp32`` | ``bf16``.
-        channels_last: memory format; ``None`` = on for CUDA, off for CPU.
+        channels_last: memory format; ``None`` = the device's default (``CHANNELS_LAST_DEFAULT``).
         compile: wrap the model in ``torch.compile``.
         checkpoint_every: save a resumable checkpoint every N epochs (0 = never).
         oom_backoff: on CUDA out-of-memory, retry with half the batch (the record says what ran);
@@ -105,6 +108,16 @@ class TrainSpec:
     compile: bool = False
     checkpoint_every: int = 0
     oom_backoff: bool = field(default=False, compare=False)
+
+    def uses_channels_last(self, device_type: str) -> bool:
+        """Whether training on ``device_type`` runs channels_last (``None``: the device default)."""
+        if self.channels_last is not None:
+            return self.channels_last
+        return CHANNELS_LAST_DEFAULT.get(device_type, False)
+
+    def uses_bf16(self, device_type: str) -> bool:
+        """Whether training on ``device_type`` runs under bf16 autocast (``auto``: on CUDA only)."""
+        return self.precision == "bf16" or (self.precision == "auto" and device_type == "cuda")
 
 
 @dataclass(frozen=True)

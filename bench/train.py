@@ -95,7 +95,7 @@ def prepare(spec: RunSpec, data: ImageDataset, device: torch.device) -> Session:
         torch.backends.cudnn.benchmark = (
             True  # fixed input shapes: let cuDNN pick the fastest kernels
         )
-    model = build_for_run(spec, data).to(device).to(memory_format=_memory_format(train, device))
+    model = build_for_run(spec, data).to(device).to(memory_format=memory_format(train, device))
     optimizer = make_optimizer(model, train)
     steps_per_epoch = max(1, len(data.train) // train.batch_size)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -213,13 +213,13 @@ def evaluate(
 ) -> dict[str, float]:
     """Validation loss, top-1 and top-5 accuracy (%) over a whole split, in its order."""
     model.eval()
-    memory_format = _memory_format(train, device)
+    fmt = memory_format(train, device)
     loss_sum = torch.zeros((), device=device)
     top1 = torch.zeros((), device=device, dtype=torch.int64)
     top5 = torch.zeros((), device=device, dtype=torch.int64)
     for images, labels, _ in split.batches(train.batch_size, device):
         with _autocast(train, device):
-            logits = model(normalize(images, mean, std).contiguous(memory_format=memory_format))
+            logits = model(normalize(images, mean, std).contiguous(memory_format=fmt))
         logits = logits.float()
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         hits = logits.topk(min(5, logits.shape[1]), dim=1).indices == labels[:, None]
@@ -243,11 +243,11 @@ def make_step(
     """One optimisation step; returns the (detached) loss and the number of correct predictions."""
     criterion = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
     forward = torch.compile(model) if train.compile else model
-    memory_format = _memory_format(train, device)
+    fmt = memory_format(train, device)
 
     def step(images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         with _autocast(train, device):
-            logits = forward(images.contiguous(memory_format=memory_format))
+            logits = forward(images.contiguous(memory_format=fmt))
             loss = criterion(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -344,11 +344,10 @@ def _op_name(message: str) -> str:
     return message.split()[0]
 
 
-def _memory_format(train: TrainSpec, device: torch.device) -> torch.memory_format:
-    on = train.channels_last if train.channels_last is not None else device.type == "cuda"
-    return torch.channels_last if on else torch.contiguous_format
+def memory_format(train: TrainSpec, device: torch.device) -> torch.memory_format:
+    """The memory format of the model and batches of a run of ``train`` on ``device``."""
+    return torch.channels_last if train.uses_channels_last(device.type) else torch.contiguous_format
 
 
 def _autocast(train: TrainSpec, device: torch.device) -> torch.autocast:
-    bf16 = train.precision == "bf16" or (train.precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=train.uses_bf16(device.type))

@@ -44,7 +44,8 @@ from bench.data import ImageDataset, Split  # noqa: E402
 from bench.execute.process import run_processes  # noqa: E402
 from bench.grid import expand_grid  # noqa: E402
 from bench.measure.latency import CudaTimer, measure_latency  # noqa: E402
-from bench.train import prepare, train_epoch  # noqa: E402
+from bench.spec import TrainSpec  # noqa: E402
+from bench.train import memory_format, prepare, train_epoch  # noqa: E402
 
 COMPILED = ("none", "se", "cbam")  # modules also run under torch.compile (on ResNet-20)
 
@@ -113,7 +114,7 @@ def _two_steps(spec, data: ImageDataset, device: torch.device, *, compiled: bool
         images, labels, _ = next(iter(data.train.batches(spec.train.batch_size, device)))
         x = ((images.float() / 255) - 0.5) / 0.25
         losses = torch.stack([session.step(x, labels)[0] for _ in range(2)])
-        bf16 = device.type == "cuda"
+        bf16 = spec.train.uses_bf16(device.type)
         with torch.no_grad(), torch.autocast(device.type, torch.bfloat16, enabled=bf16):
             dtype = session.model(x[:2]).dtype
         breaks = sum(torch._dynamo.utils.counters["graph_break"].values()) if compiled else 0
@@ -188,8 +189,8 @@ def check_throughput(device: torch.device, smoke: bool) -> dict[str, Any]:
 
 def _minimal_step(spec, data: ImageDataset, device: torch.device):
     torch.manual_seed(spec.seed)
-    cuda = device.type == "cuda"
-    fmt = torch.channels_last if cuda else torch.contiguous_format
+    bf16 = spec.train.uses_bf16(device.type)
+    fmt = memory_format(spec.train, device)
     model = (
         registry.build_model(spec.backbone, num_classes=data.num_classes)
         .to(device)
@@ -211,7 +212,7 @@ def _minimal_step(spec, data: ImageDataset, device: torch.device):
     def epoch() -> None:
         model.train()
         for x, y in zip(xs, ys, strict=True):
-            with torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+            with torch.autocast(device.type, torch.bfloat16, enabled=bf16):
                 loss = torch.nn.functional.cross_entropy(model(x).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -232,12 +233,12 @@ def _images_per_s(fn, n: int, device: torch.device) -> float:
 
 def check_latency(device: torch.device, smoke: bool) -> list[dict[str, Any]]:
     """Section d: harness latency vs timm's benchmark.py method, batch 1 and bulk."""
-    cuda = device.type == "cuda"
     size = 64 if smoke else 224
     model = registry.build_model("resnet50", num_classes=1000).to(device).eval()
-    fmt = torch.channels_last if cuda else torch.contiguous_format
+    recipe = TrainSpec()  # the harness's defaults for this device
+    fmt = memory_format(recipe, device)
     model = model.to(memory_format=fmt)
-    precision = "bf16" if cuda else "fp32"
+    precision = "bf16" if recipe.uses_bf16(device.type) else "fp32"
     bulk = 4 if smoke else 256
     harness, _ = measure_latency(
         model,
@@ -246,7 +247,7 @@ def check_latency(device: torch.device, smoke: bool) -> list[dict[str, Any]]:
         1000,
         device,
         precision=precision,
-        channels_last=cuda,
+        channels_last=recipe.uses_channels_last(device.type),
         batch_bulk=bulk,
         train_step=False,
         min_seconds=0.2 if smoke else 1.0,

@@ -12,7 +12,7 @@ import registry
 from bench.cli import main
 from bench.measure import latency
 from bench.run import execute_run
-from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
+from bench.spec import CHANNELS_LAST_DEFAULT, DataSpec, MeasureSpec, RunSpec, TrainSpec
 from bench.store import RunFiles, record_path, write_record
 
 MEASURE = MeasureSpec(
@@ -57,6 +57,13 @@ def test_records_carry_measurements_and_share_one_latency(tmp_path: Path) -> Non
     assert 0 <= sfd["mean"] <= 1 and len(sfd["per_image"]) == 16
     assert first["measure"]["sfd_images"] == 16
     assert "measure" not in first["spec"]  # measuring settings do not enter the run id
+    assert set(first["measure_seconds_by_part"]) == {"flops", "latency", "sfd"}
+    assert sum(first["measure_seconds_by_part"].values()) <= first["measure_seconds"]
+    # the device-dependent recipe defaults, as they resolved on this CPU
+    assert first["execution"] == {
+        "precision": "fp32",
+        "channels_last": CHANNELS_LAST_DEFAULT["cpu"],
+    }
 
     out = tmp_path / "cam.png"
     assert main(["cam", "--study", "m", "--results", str(tmp_path), "--out", str(out)]) == 0
@@ -114,3 +121,14 @@ def test_cam_without_records_is_a_clear_error(tmp_path: Path) -> None:
                  "config_id": "c", "label": "x", "spec": {"seed": 0}})  # fmt: skip
     with pytest.raises(BenchError, match="stored Grad-CAM maps"):
         write_cam_figure(tmp_path, "old", tmp_path / "x.png")
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_recipe_defaults_resolve_per_device_and_explicit_values_win(device: str) -> None:
+    auto = TrainSpec()
+    assert auto.uses_channels_last(device) is CHANNELS_LAST_DEFAULT[device]
+    assert auto.uses_bf16(device) is (device == "cuda")
+    for on in (True, False):
+        assert TrainSpec(channels_last=on).uses_channels_last(device) is on
+    assert TrainSpec(precision="fp32").uses_bf16(device) is False
+    assert TrainSpec(precision="bf16").uses_bf16(device) is True

@@ -3,7 +3,8 @@
 Fields: ``gmacs``, ``gmacs_all``, ``gmacs_paper``, ``flops_unsupported_ops`` (see ``flops``);
 ``latency``, ``peak_memory_mb``, ``latency_key``, ``latency_measured_in`` (see ``latency``; one
 measurement per architecture and measuring conditions, reused by later seeds); ``sfd`` and ``cam``
-(see ``saliency``); ``measure`` (the settings used) and ``measure_seconds``.
+(see ``saliency``); ``measure`` (the settings used), ``measure_seconds`` and
+``measure_seconds_by_part`` (flops, latency, sfd).
 """
 
 from __future__ import annotations
@@ -52,13 +53,16 @@ def measure_run(
     start = time.perf_counter()
     measure = spec.measure
     fields: dict[str, Any] = {"measure": dataclasses.asdict(measure), "measure_errors": {}}
+    seconds: dict[str, float] = {}
 
     def attempt(name: str, fn: Callable[[], dict[str, Any]]) -> None:
         # a measurement that fails must not throw away a trained run: its error is recorded
+        begin = time.perf_counter()
         try:
             fields.update(fn())
         except Exception as err:
             fields["measure_errors"][name] = f"{type(err).__name__}: {err}".splitlines()[0]
+        seconds[name] = time.perf_counter() - begin
 
     if measure.flops:
         attempt("flops", lambda: count_gmacs(model, data.image_size, data.in_chans))
@@ -73,6 +77,7 @@ def measure_run(
         if "sfd" in fields["measure_errors"]:
             fields["sfd"] = {"skipped": f"error: {fields['measure_errors']['sfd']}"}
     fields["measure_seconds"] = time.perf_counter() - start
+    fields["measure_seconds_by_part"] = seconds
     return fields
 
 
@@ -93,10 +98,8 @@ def _latency_fields(
     """Latency and peak memory, measured here or reused from a run of the same architecture."""
     cuda = device.type == "cuda"
     train = spec.train
-    precision = (
-        "bf16" if train.precision == "bf16" or (train.precision == "auto" and cuda) else "fp32"
-    )
-    channels_last = train.channels_last if train.channels_last is not None else cuda
+    precision = "bf16" if train.uses_bf16(device.type) else "fp32"
+    channels_last = train.uses_channels_last(device.type)
     bulk = spec.measure.latency_batch_bulk or BULK_BATCH.get(device.type, 32)
     arch = {
         "backbone": spec.backbone,
