@@ -165,7 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Expand a grid and train every run that has no finished record yet."""
     from bench.data import load_dataset
     from bench.environment import pick_device
-    from bench.execute import plan
+    from bench.execute.common import plan
     from bench.execute.inline import run_inline
     from bench.execute.summary import accuracy_table, counts_line, failure_table
     from bench.grid import load_grid

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from bench.errors import GridError
-from bench.measure.saliency import TARGETS
 from bench.schedule import SCHEDULES
-from bench.spec import TrainSpec
+from bench.spec import SFD_TARGETS, TrainSpec
 from bench.train import OPTIMIZERS, PRECISIONS
 
 
@@ -69,7 +68,7 @@ FIELDS: dict[str, dict[str, Domain]] = {
         "latency_seconds": POSITIVE,
         "sfd_images": NON_NEGATIVE,
         "sfd_tau": OPEN_FRACTION,
-        "sfd_target": one_of(TARGETS),
+        "sfd_target": one_of(SFD_TARGETS),
         "cam_images": NON_NEGATIVE,
         "bootstrap": at_least(1),
     },

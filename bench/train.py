@@ -3,9 +3,9 @@
 Both kinds of split hand the loop uint8 batches on the training device (``split.batches``):
 in-memory splits of small images live on the device and are shuffled and augmented there (no
 DataLoader, no host-device copy in the hot path); large-image splits come from a DataLoader with
-workers and pinned memory. Train and eval use the same batch source. On CUDA: bf16 autocast,
-channels_last and ``cudnn.benchmark`` by default, ``torch.compile`` on request; on a CPU the
-same code runs.
+workers and pinned memory. Train and eval use the same batch source. On CUDA: bf16 autocast and
+``cudnn.benchmark`` by default; channels_last by default on CUDA and on a CPU (measured, see
+``bench.spec.CHANNELS_LAST_DEFAULT``); ``torch.compile`` on request.
 
 The reported accuracy is the last epoch's: nothing is selected on the validation (test) split. A run
 with ``checkpoint_every`` saves a resumable checkpoint and, when interrupted, continues from it

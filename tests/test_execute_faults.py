@@ -6,7 +6,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from bench.execute import plan
+from bench.execute.common import plan
 from bench.execute.inline import run_inline
 from bench.store import read_record, record_path
 from tests import fault_plugins

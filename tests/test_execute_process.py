@@ -9,7 +9,7 @@ import pytest
 import torch
 from rich.console import Console
 
-from bench.execute import plan
+from bench.execute.common import plan
 from bench.execute.inline import run_inline
 from bench.execute.locks import claim, lock_path, try_lock
 from bench.execute.process import GpuSlots, run_processes, visible_gpus, worker_env

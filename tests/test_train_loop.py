@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bench.data import Augment, ImageDataset, Split, load_dataset
-from bench.execute import finish_run
+from bench.execute.common import finish_run
 from bench.spec import DataSpec, RunSpec, TrainSpec
 from bench.store import read_record, record_path
 from bench.train import best_epoch, make_optimizer, train_model

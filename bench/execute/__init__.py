@@ -1,6 +1,3 @@
 """Executors: how the runs of a grid are scheduled (``inline``, ``process``, ``ray``); all share
-``bench.execute.common``."""
-
-from bench.execute.common import Outcome, Plan, finish_run, plan, progress_columns
-
-__all__ = ["Outcome", "Plan", "finish_run", "plan", "progress_columns"]
+``bench.execute.common``. Empty on purpose: every command loads ``bench.execute.plugins``, and
+importing the executors here would pull torch, timm and the training loop into ``bench list``."""

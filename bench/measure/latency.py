@@ -13,7 +13,8 @@ latency is never reused for another run of the same architecture.
 
 Inference runs in eval mode under ``torch.inference_mode``; the training step (forward, backward,
 SGD step at the bulk batch) runs on a copy, so the measured model is left untouched. Precision and
-memory format follow the run's recipe (bf16 autocast and channels_last by default on CUDA only).
+memory format follow the run's recipe (bf16 autocast by default on CUDA only; channels_last per
+``bench.spec.CHANNELS_LAST_DEFAULT``).
 """
 
 from __future__ import annotations

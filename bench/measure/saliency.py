@@ -33,9 +33,8 @@ import registry
 from bench.data import BatchSource, ImageDataset, Split
 from bench.data.augment import normalize
 from bench.errors import BenchError
-from bench.spec import MeasureSpec
+from bench.spec import SFD_TARGETS, MeasureSpec
 
-TARGETS = ("predicted", "true")
 CAM_BATCH = 100  # images per Grad-CAM pass at CIFAR sizes; scaled down with the pixel count
 
 
@@ -236,8 +235,8 @@ def measure_saliency(
     Grad-CAM runs on the first ``spec.sfd_images`` validation images; the record's sfd uses the
     first layer, every layer's summary is under ``by_layer``.
     """
-    if spec.sfd_target not in TARGETS:
-        raise BenchError(f"[measure] sfd_target = {spec.sfd_target!r}; choose one of {TARGETS}")
+    if spec.sfd_target not in SFD_TARGETS:
+        raise BenchError(f"[measure] sfd_target = {spec.sfd_target!r}; choose one of {SFD_TARGETS}")
     n = min(spec.sfd_images, len(data.val))
     if n == 0:
         return {"skipped": "sfd_images = 0"}, None
