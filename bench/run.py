@@ -65,9 +65,10 @@ def execute_run(
     record["best_epoch"] = best_epoch(result.curves)
     record["resumed_from_epoch"] = result.resumed_from_epoch
     record["determinism"] = result.determinism
-    record["execution"] = {  # what the recipe's device-dependent defaults resolved to here
+    record["execution"] = {  # what the recipe resolved to here (device defaults, init)
         "precision": "bf16" if spec.train.uses_bf16(device.type) else "fp32",
         "channels_last": spec.train.uses_channels_last(device.type),
+        "zero_init_last": spec.train.zero_init_last,  # gamma of each residual branch's last BN
     }
     record["status"] = result.status
     record["error"] = result.error

@@ -26,7 +26,7 @@ SCHEMA_VERSION = 2  # 2: ``hparams`` (every hyper-parameter, resolved) replaced 
 CHANNELS_LAST_DEFAULT = {"cuda": True, "cpu": True}
 SFD_TARGETS = ("predicted", "true")  # MeasureSpec.sfd_target: the class Grad-CAM explains
 # TrainSpec fields added after records existed: left out of the run id at their default value
-ADDED_TRAIN_FIELDS = {"random_erasing": 0.0}
+ADDED_TRAIN_FIELDS = {"random_erasing": 0.0, "zero_init_last": False}
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,8 @@ class TrainSpec:
         label_smoothing: cross-entropy label smoothing.
         random_erasing: probability of Random Erasing per training image (Zhong et al.; 0 = off,
             the paper uses 0.5; see ``bench.data.augment.random_erase``).
+        zero_init_last: start the last BN of every residual branch at gamma = 0 (timm's default);
+            ``False`` (gamma = 1) is the init of the SE/CBAM/BAM/ECA/triplet training codes.
         augment: the dataset's paper augmentation on the training split (flip + crop for small
             images).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) | ``fp32`` | ``bf16``.
@@ -105,6 +107,7 @@ class TrainSpec:
     warmup_epochs: float = 0.0
     label_smoothing: float = 0.0
     random_erasing: float = 0.0
+    zero_init_last: bool = False
     augment: bool = True
     precision: str = "auto"
     channels_last: bool | None = None

@@ -83,6 +83,7 @@ def build_for_run(spec: RunSpec, data: ImageDataset) -> nn.Module:
         num_classes=data.num_classes,
         stages=None if spec.stages is None else list(spec.stages),
         in_chans=data.in_chans,
+        zero_init_last=spec.train.zero_init_last,
         **dict(spec.hparams),
     )
 

@@ -26,6 +26,7 @@ def check_buildable(specs: list[RunSpec]) -> None:
     for spec in specs:
         size = spec.data.image_size or native_image_size(spec.data.name)
         key = (spec.backbone, spec.attention, spec.placement, spec.stages, spec.hparams, size)
+        key += (spec.train.zero_init_last,)
         if key in seen:
             continue
         seen.add(key)
@@ -38,6 +39,7 @@ def check_buildable(specs: list[RunSpec]) -> None:
                     num_classes=TRIAL_CLASSES,
                     stages=None if spec.stages is None else list(spec.stages),
                     in_chans=TRIAL_CHANNELS,
+                    zero_init_last=spec.train.zero_init_last,
                     **dict(spec.hparams),
                 )
                 model(torch.empty(2, TRIAL_CHANNELS, size, size))

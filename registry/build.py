@@ -126,6 +126,7 @@ def build_model(
     num_classes: int,
     stages: list[int] | None = None,
     in_chans: int = 3,
+    zero_init_last: bool = False,
     **hparams: Any,
 ) -> nn.Module:
     """Build ``backbone`` with ``attention`` inserted at ``placement``.
@@ -137,6 +138,8 @@ def build_model(
         num_classes: classifier outputs.
         stages: restrict the placement to these stages (SE-paper numbering, conv2_x = 2).
         in_chans: input channels (1 for MNIST).
+        zero_init_last: start the last BN of every residual branch at gamma = 0 (timm's default,
+            Goyal et al. 2017); ``False`` keeps gamma = 1, the init of the attention papers' codes.
         **hparams: the attention's hyper-parameters (``reduction=16``, ``heads=8``, ...); the
             unset ones (or None) take the module's defaults (``registry.resolve_hparams``).
 
@@ -152,6 +155,8 @@ def build_model(
     check_combination(backbone, attention, placement, stages=stages, **hparams)
     resolved = resolve_hparams(attention, hparams)
     model = BACKBONES.get(backbone)(num_classes=num_classes, in_chans=in_chans)
+    if zero_init_last:
+        zero_init_last_bn(model, backbone)
     if attention == "none":
         return model
     placement = placement or default_placement(attention)
@@ -161,6 +166,24 @@ def build_model(
     if not insert(model, lambda channels: ctor(channels, **resolved), chosen):
         raise IncompatibleError(f"{placement!r} found no slot in {backbone} stages {chosen}")
     return model
+
+
+def zero_init_last_bn(model: nn.Module, backbone: str) -> None:
+    """Set gamma = 0 on the last BN of every residual branch of ``model`` (the blocks'
+    ``zero_init_last``, timm's convention).
+
+    Raises:
+        IncompatibleError: no block of ``backbone`` ends its residual branch with a BN (the
+            pre-activation networks end with a conv).
+    """
+    blocks = [m for m in model.modules() if callable(getattr(m, "zero_init_last", None))]
+    if not blocks:
+        raise IncompatibleError(
+            f"zero_init_last: no residual branch of {backbone} ends with a BN (pre-activation "
+            "blocks end with a conv); set zero_init_last = false"
+        )
+    for block in blocks:
+        block.zero_init_last()
 
 
 def attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

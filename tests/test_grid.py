@@ -117,3 +117,20 @@ def test_a_default_change_changes_the_run_id(monkeypatch):
     monkeypatch.setattr(registry, "resolve_hparams", lambda attention, given=None: changed)
     after = expand_grid(doc(backbone="resnet20", attention="cbam")).specs[0]
     assert after.run_id != before.run_id
+
+
+def test_zero_init_last_is_a_recipe_choice_with_its_own_id():
+    from bench.trial import check_buildable
+
+    cells = [
+        {"backbone": "resnet20", "attention": "se"},
+        {"backbone": "resnet20", "attention": "se", "train": {"zero_init_last": True}},
+    ]
+    plain, zeroed = expand_grid({"study": {"name": "t"}, "grid": cells}).specs
+    assert "zero_init_last" not in plain.canonical()["train"]  # ids from before the field exist
+    assert zeroed.train.zero_init_last and zeroed.run_id != plain.run_id
+    preact = expand_grid(
+        doc(backbone="preresnet164", attention="se", train={"zero_init_last": True})
+    ).specs
+    with pytest.raises(GridError, match="pre-activation"):
+        check_buildable(preact)

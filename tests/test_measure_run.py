@@ -59,10 +59,11 @@ def test_records_carry_measurements_and_share_one_latency(tmp_path: Path) -> Non
     assert "measure" not in first["spec"]  # measuring settings do not enter the run id
     assert set(first["measure_seconds_by_part"]) == {"flops", "latency", "sfd"}
     assert sum(first["measure_seconds_by_part"].values()) <= first["measure_seconds"]
-    # the device-dependent recipe defaults, as they resolved on this CPU
+    # the device-dependent recipe defaults, as they resolved on this CPU, and the init
     assert first["execution"] == {
         "precision": "fp32",
         "channels_last": CHANNELS_LAST_DEFAULT["cpu"],
+        "zero_init_last": False,
     }
 
     out = tmp_path / "cam.png"

@@ -153,3 +153,28 @@ def test_every_attention_fits_every_backbone(backbone: str, attention: str) -> N
     for stage in target_stages(backbone, attention, placement):
         for channels in slot_widths(backbone, placement)[stage]:
             assert module_works(attention, channels, map_size(backbone, stage)), (stage, channels)
+
+
+def last_bn_gammas(model: torch.nn.Module) -> set[float]:
+    """The distinct gammas of the BN that ends each residual branch of ``model``."""
+    gammas = set()
+    for stage in model_stages(model).values():
+        for info in stage_blocks(stage):
+            last = [m for n, m in info.block.named_modules() if n in ("bn2", "bn3")][-1]
+            gammas |= {float(v) for v in last.weight.detach().unique()}
+    return gammas
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "resnext50_32x4d", "resnet20"])
+def test_last_bn_starts_at_one_unless_zero_init_last(backbone: str) -> None:
+    """The papers' codes start every BN at gamma = 1; timm's zero-init is an explicit option."""
+    assert last_bn_gammas(build_model(backbone, "se", num_classes=CLASSES)) == {1.0}
+    zeroed = build_model(backbone, "se", num_classes=CLASSES, zero_init_last=True)
+    assert last_bn_gammas(zeroed) == {0.0}
+    first_bns = [m for n, m in zeroed.named_modules() if n.endswith("bn1")]
+    assert all(float(m.weight.detach().min()) == 1.0 for m in first_bns)
+
+
+def test_zero_init_last_refuses_pre_activation_networks() -> None:
+    with pytest.raises(IncompatibleError, match="pre-activation"):
+        build_model("preresnet164", num_classes=CLASSES, zero_init_last=True)

@@ -64,6 +64,10 @@ class CifarBasicBlock(SlottedBlock):
                 else PadShortcut(stride, c_out - c_in)
             )
 
+    def zero_init_last(self) -> None:
+        """Start the residual branch's last BN at gamma = 0 (timm's ``zero_init_last``)."""
+        nn.init.zeros_(self.bn2.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.attn_mid(self.act1(self.bn1(self.conv1(self.attn_pre(x)))))
         out = self.attn_block(self.bn2(self.conv2(out)))

@@ -1,6 +1,11 @@
 """ImageNet-layout ResNets built on timm's ``ResNet``: He et al., arXiv:1512.03385; ResNeXt, Xie
 et al., arXiv:1611.05431; the WideResNet-18 of CBAM (Woo et al., arXiv:1807.06521, Table 4).
 
+Initialisation: every BN starts at gamma = 1, as in the official SE, CBAM, BAM, ECA and triplet
+training codes. timm's default (``zero_init_last=True``, the last BN of every residual branch at
+gamma = 0, so that a block-level attention module starts on an all-zero input) is the explicit
+option ``build_model(..., zero_init_last=True)`` (a grid's ``[train] zero_init_last = true``).
+
 Default layout (timm/torchvision, "v1.5"): a bottleneck's stride sits on its 3x3 conv. The ``_v1``
 names move it to the first 1x1 conv, the layout the SE/CBAM/BAM papers count FLOPs on: same
 parameters, fewer MACs. The ``_cifar`` names are the BAM paper's CIFAR-100 ResNets
@@ -84,6 +89,7 @@ def timm_resnet(
         channels=channels,
         cardinality=cardinality,
         base_width=base_width,
+        zero_init_last=False,  # gamma = 1, as the SE/CBAM/BAM/ECA/triplet training codes start
     )
     if layout in ("v1", "cifar"):
         stride_on_first_1x1(model)

@@ -33,6 +33,10 @@ class ResNeXtBottleneck(SlottedBlock):
         if stride != 1 or c_in != c_out:
             self.shortcut = conv_bn(c_in, c_out, 1, stride)
 
+    def zero_init_last(self) -> None:
+        """Start the residual branch's last BN at gamma = 0 (timm's ``zero_init_last``)."""
+        nn.init.zeros_(self.bn3.weight)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act(self.bn1(self.conv1(self.attn_pre(x))))
         out = self.attn_mid(self.act(self.bn2(self.conv2(out))))
