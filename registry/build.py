@@ -26,12 +26,15 @@ def default_placement(attention: str) -> str:
 def target_stages(
     backbone: str, attention: str, placement: str, stages: list[int] | None = None
 ) -> list[int]:
-    """The stages that receive a module: ``stages`` (default all), cut by a ``stage`` rule.
+    """The stages that receive a module: ``stages``, by default the module's ``default_stages``
+    rule ("all" unless it says otherwise: GC's is "all_but_first"), cut by its ``stage_rule`` at
+    placement ``stage``.
 
     Raises:
         IncompatibleError: unknown stage numbers, or nothing left to insert into.
     """
     available = sorted(BACKBONES.meta(backbone)["stage_strides"])
+    meta = ATTENTIONS.meta(attention)
     if stages is not None:
         unknown = sorted(set(stages) - set(available))
         if unknown:
@@ -39,12 +42,13 @@ def target_stages(
                 f"{backbone} has no stage {unknown} (SE-paper numbering, conv2_x = 2); "
                 f"choose stages from {available}"
             )
-    chosen = available
+    if stages is None:
+        chosen = rule_stages(available, meta.get("default_stages", "all"))
+    else:
+        chosen = sorted(stages)
     if placement == "stage":
-        rule = ATTENTIONS.meta(attention).get("stage_rule", "all")
-        chosen = rule_stages(available, rule)
-    if stages is not None:
-        chosen = [s for s in chosen if s in stages]
+        kept = rule_stages(available, meta.get("stage_rule", "all"))
+        chosen = [s for s in chosen if s in kept]
     if not chosen:
         raise IncompatibleError(
             f"{attention} at {placement!r} on {backbone} with stages={stages} inserts nothing; "

@@ -166,13 +166,19 @@ def insert_after_stages(model: nn.Module, make: MakeModule, stages: list[int]) -
     return count
 
 
+STAGE_RULES = ("all", "all_but_last", "all_but_first")
+
+
 def rule_stages(all_stages: list[int], rule: str) -> list[int]:
-    """Stages a ``stage`` placement covers, "all" or "all_but_last" (BAM, arXiv:1807.06514)."""
+    """The stages a rule keeps: "all", "all_but_last" (BAM's ``stage_rule``, arXiv:1807.06514)
+    or "all_but_first" (GC's ``default_stages``, c3-c5 on a ResNet, arXiv:1904.11492)."""
     if rule == "all":
         return list(all_stages)
     if rule == "all_but_last":
         return list(all_stages[:-1])
-    raise IncompatibleError(f"unknown stage_rule {rule!r}; expected 'all' or 'all_but_last'")
+    if rule == "all_but_first":
+        return list(all_stages[1:])
+    raise IncompatibleError(f"unknown stage rule {rule!r}; expected one of {STAGE_RULES}")
 
 
 _DESCRIPTIONS = {

@@ -162,13 +162,34 @@ def test_eca_adaptive_kernel(channels: int, kernel: int) -> None:
     assert n_params(build("eca", channels, kernel_size=9)) == 9
 
 
-@pytest.mark.parametrize("channels", [64, 256])
-def test_das_params(channels: int) -> None:
-    c, h = channels, max(1, round(0.2 * channels))
+@pytest.mark.parametrize(
+    ("name", "channels", "hidden"),
+    [
+        ("das", 64, 8),
+        ("das", 256, 32),
+        ("das", 96, 16),
+        ("das_dense", 64, 13),
+        ("das_dense", 256, 51),
+    ],
+)
+def test_das_params(name: str, channels: int, hidden: int) -> None:
+    """Grouped (default): c' is the largest divisor of C not above 0.2 C and each of the c' groups
+    of the deformable conv maps one channel to C / c'; dense: c' = round(0.2 C), all to all."""
+    c, h = channels, hidden
     dsc = 9 * c + c * h  # depthwise 3x3 + pointwise, no biases
     offsets = 9 * h * 18 + 18  # 3x3 conv -> 2 * 3 * 3 offsets, with bias
-    expected = dsc + 2 * h + offsets + 9 * h * c + 2 * c  # + IN(h), deform conv, LN(C)
-    assert n_params(build("das", c, alpha=0.2)) == expected
+    deform = 9 * c if name == "das" else 9 * h * c
+    expected = dsc + 2 * h + offsets + deform + 2 * c  # + IN(h), LN(C)
+    assert n_params(build(name, c, alpha=0.2)) == expected
+
+
+def test_triplet_init_is_the_official_one() -> None:
+    """Only the plain (H, W) gate's BN starts at gamma = 0 (its key holds "SpatialGate")."""
+    module = build("triplet", 16)
+    gammas = [float(g.bn.weight.detach()) for g in (module.cw, module.hc, module.hw)]
+    assert gammas == [1.0, 1.0, 0.0]
+    plain = build("triplet", 16, spatial_zero_init=False)
+    assert float(plain.hw.bn.weight.detach()) == 1.0
 
 
 def test_gc_params() -> None:

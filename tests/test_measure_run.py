@@ -34,8 +34,13 @@ def tiny_spec(seed: int) -> RunSpec:
     )
 
 
-def test_records_carry_measurements_and_share_one_latency(tmp_path: Path) -> None:
+def test_records_carry_measurements_and_share_one_latency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     latency._CACHE.clear()
+    # a latency timed on a busy machine is flagged noisy and re-timed by the next run; sharing is
+    # what is tested here (re-timing a noisy one: tests/test_measure_latency.py)
+    monkeypatch.setattr(latency, "noisy", lambda _: False)
     records = []
     for seed in (0, 1):
         spec = tiny_spec(seed)

@@ -167,3 +167,34 @@ def test_same_count_as_torchvision(backbone: str, reference: str) -> None:
 def test_cifar_stem_difference(depth: int) -> None:
     """``resnetN_cifar`` = ``resnetN`` with a 3x3 instead of a 7x7 stem conv (BAM's CIFAR nets)."""
     assert count(f"resnet{depth}") - count(f"resnet{depth}_cifar") == (49 - 9) * 3 * 64
+
+
+# DAS has no released code; its sizes are implied by the text (arXiv:2311.12091): ResNet-50 + DAS
+# uses 1.39 M fewer parameters than GSoP-Net1 (28.05 M in the ECA-Net paper) and 32 % fewer FLOPs
+# (6.18 G), ResNet-18 + DAS 2.26 G fewer than ResNet-50 (4.1 G), MobileNetV2 + DAS 0.35 G.
+# (backbone, millions of parameters or None, GMACs, relative tolerance of the GMACs)
+DAS_PUBLISHED = [
+    ("resnet50", 28.05 - 1.39, 6.18 * 0.68, 0.03),
+    ("resnet18", None, 4.1 - 2.26, 0.01),
+    ("mobilenetv2", None, 0.35, 0.05),
+]
+
+
+@pytest.mark.parametrize(("backbone", "params_m", "gmacs", "tolerance"), DAS_PUBLISHED)
+def test_grouped_das_fits_the_published_sizes(
+    backbone: str, params_m: float | None, gmacs: float, tolerance: float
+) -> None:
+    from bench.measure.flops import count_gmacs
+
+    model = build_model(backbone, "das", num_classes=1000)
+    assert count_gmacs(model, 224)["gmacs"] == pytest.approx(gmacs, rel=tolerance)
+    if params_m is not None:
+        assert count(backbone, "das") / 1e6 == pytest.approx(params_m, rel=0.015)
+        # the dense reading is 10x the published parameter budget and 1.4x its FLOPs
+        assert count(backbone, "das_dense") / 1e6 > params_m + 10
+
+
+def test_das_exact_counts() -> None:
+    assert count("resnet50", "das") == 26_408_944
+    assert count("resnet18", "das") == 11_771_984
+    assert count("resnet50", "das_dense") == 36_874_096

@@ -222,6 +222,19 @@ def test_stage_rules() -> None:
     assert das == ["layer1.attn.attn", "layer2.attn.attn", "layer3.attn.attn"]
 
 
+def test_gc_default_stages_are_c3_to_c5() -> None:
+    """GC's official configs leave out the first stage (stage_with_gcb = False, True, True, True);
+    ``gc_all_stages`` and explicit stages override that."""
+
+    def layers(attention: str, **kw: object) -> set[str]:
+        model = build_model("resnet50", attention, num_classes=5, **kw)
+        return {n.split(".")[0] for n, _ in attention_modules(model)}
+
+    assert layers("gc") == {"layer2", "layer3", "layer4"}
+    assert layers("gc_all_stages") == {"layer1", "layer2", "layer3", "layer4"}
+    assert layers("gc", stages=[2]) == {"layer1"}
+
+
 def test_slot_widths_bottleneck() -> None:
     """SE 3x3 sits on the narrow 3x3 width, block/post/identity on the expanded width."""
     model = build_model("preresnet164", num_classes=5)

@@ -15,7 +15,8 @@ ATTENTIONS = Registry(
         "cls(channels: int, **hparams) -> nn.Module | None; the module maps (N, C, H, W) "
         "to the same shape; hparams are explicit keywords (reduction, alpha, dilation, "
         "kernel_size, heads, ...); None means insert nothing. Meta: default_placement "
-        "('block' | 'stage'), spatial (needs a map larger than 1x1), stage_rule for stage "
+        "('block' | 'stage'), spatial (needs a map larger than 1x1), default_stages (the "
+        "stages used when none are given: 'all' | 'all_but_first'), stage_rule for stage "
         "modules ('all' | 'all_but_last')."
     ),
 )
