@@ -134,3 +134,13 @@ def test_zero_init_last_is_a_recipe_choice_with_its_own_id():
     ).specs
     with pytest.raises(GridError, match="pre-activation"):
         check_buildable(preact)
+
+
+def test_every_attention_passes_the_trial_build():
+    """The meta-device trial `bench run` does before training accepts every registered module."""
+    import registry
+    from bench.trial import check_buildable
+
+    check_buildable(
+        expand_grid(doc(backbone="resnet20", attention=registry.ATTENTIONS.names())).specs
+    )

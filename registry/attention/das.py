@@ -94,6 +94,8 @@ class DeformableConv(nn.Module):
         offset = self.offset(x)
         # torchvision's deformable kernels lack bfloat16 (on CPU at least): under autocast, run
         # this one op in the parameters' own precision.
+        if not torch.amp.is_autocast_available(x.device.type):  # the meta device of a trial
+            return self.conv(x, offset)
         dtype = self.conv.weight.dtype
         with torch.autocast(device_type=x.device.type, enabled=False):
             return self.conv(x.to(dtype), offset.to(dtype))
