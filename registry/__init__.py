@@ -19,7 +19,13 @@ from registry.build import (
 )
 from registry.core import IncompatibleError, InvalidValueError, Registry, UnknownNameError
 from registry.files import GRIDS, PAPERS
-from registry.hparams import describe_hparams, hparam_defaults, hparam_names, resolve_hparams
+from registry.hparams import (
+    describe_hparams,
+    hparam_defaults,
+    hparam_names,
+    list_valued_hparams,
+    resolve_hparams,
+)
 from registry.placement import PLACEMENTS, AttentionSlot, model_stages
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "describe_hparams",
     "hparam_defaults",
     "hparam_names",
+    "list_valued_hparams",
     "model_stages",
     "resolve_hparams",
     "target_stages",

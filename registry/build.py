@@ -14,7 +14,7 @@ from torch import nn
 from registry.attention import ATTENTIONS
 from registry.backbones import BACKBONES
 from registry.core import IncompatibleError
-from registry.hparams import resolve_hparams
+from registry.hparams import check_per_stage, resolve_hparams, stage_hparams
 from registry.placement import PLACEMENTS, AttentionSlot, rule_stages
 
 
@@ -119,7 +119,9 @@ def check_combination(
     chosen = target_stages(backbone, attention, placement, stages)
     _check_placement(backbone, placement, chosen)
     _check_spatial(backbone, attention, chosen, image_size or meta["default_image_size"])
-    resolve_hparams(attention, hparams)
+    check_per_stage(
+        attention, resolve_hparams(attention, hparams), len(meta["stage_strides"]), backbone
+    )
 
 
 def build_model(
@@ -167,7 +169,12 @@ def build_model(
     ctor = ATTENTIONS.get(attention)
     insert = PLACEMENTS.get(placement)
     chosen = target_stages(backbone, attention, placement, stages)
-    if not insert(model, lambda channels: ctor(channels, **resolved), chosen):
+    order = sorted(BACKBONES.meta(backbone)["stage_strides"])
+
+    def make(channels: int, stage: int) -> nn.Module:
+        return ctor(channels, **stage_hparams(attention, resolved, order.index(stage)))
+
+    if not insert(model, make, chosen):
         raise IncompatibleError(f"{placement!r} found no slot in {backbone} stages {chosen}")
     return model
 

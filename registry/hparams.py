@@ -8,9 +8,16 @@ and changing a default changes the id of the runs it affects. ``reduction`` is o
 like the others; only its short display (``r16``) is special, in ``describe_hparams``.
 
 ``resolve_hparams`` also checks each given value: it must have the type of the default (an int is
-accepted for a float; a ``None`` default takes an int), and the counts and ratios in ``POSITIVE`` /
-``NON_NEGATIVE`` must have that sign. Choices of strings and constraints that involve the channel
-count are the constructors' own checks.
+accepted for a float; a ``None`` default takes an int; a tuple default takes a list of integers),
+and the counts and ratios in ``POSITIVE`` / ``NON_NEGATIVE`` must have that sign.
+
+A module may take a hyper-parameter per backbone stage (ECA-Net's released models use one kernel
+size per stage): its registry metadata ``per_stage`` maps the list-valued hyper-parameter to the
+keyword each module receives (``{"kernel_sizes": "kernel_size"}``), and ``stage_hparams`` picks
+the stage's entry when ``build_model`` builds that stage's modules.
+
+Choices of strings and constraints that involve the channel count are the constructors' own
+checks.
 
 A constructor with ``**kwargs`` (a plugin's) accepts any name; its given values are kept as given.
 """
@@ -92,9 +99,55 @@ def resolve_hparams(attention: str, given: Mapping[str, Any] | None = None) -> d
     return dict(sorted((defaults | given).items()))
 
 
+def list_valued_hparams() -> list[str]:
+    """Names of the hyper-parameters that take a list (a tuple default), across all modules."""
+    names = {
+        name
+        for attention in ATTENTIONS.names()
+        for name, default in hparam_defaults(attention).items()
+        if isinstance(default, tuple)
+    }
+    return sorted(names)
+
+
+def per_stage(attention: str) -> dict[str, str]:
+    """``attention``'s per-stage hyper-parameters: list name -> keyword of one stage's module."""
+    return dict(ATTENTIONS.meta(attention).get("per_stage", {})) if attention != "none" else {}
+
+
+def stage_hparams(attention: str, hparams: Mapping[str, Any], position: int) -> dict[str, Any]:
+    """The keywords of the module at the ``position``-th stage of the backbone (0 = first): each
+    non-empty per-stage list is replaced by its entry for that stage."""
+    chosen = dict(hparams)
+    for list_name, name in per_stage(attention).items():
+        values = chosen.get(list_name)
+        if values:
+            chosen[list_name], chosen[name] = (), values[position]
+    return chosen
+
+
+def check_per_stage(attention: str, hparams: Mapping[str, Any], n_stages: int, where: str) -> None:
+    """Each non-empty per-stage list has one entry per backbone stage.
+
+    Raises:
+        IncompatibleError: a list of another length.
+    """
+    for list_name in per_stage(attention):
+        values = hparams.get(list_name)
+        if values and len(values) != n_stages:
+            raise IncompatibleError(
+                f"attention {attention!r}: {list_name} = {list(values)} needs one entry per stage "
+                f"of {where} ({n_stages})"
+            )
+
+
 def _check_value(attention: str, name: str, value: Any, default: Any) -> None:
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(default, bool):
+    if isinstance(default, tuple):
+        ints = isinstance(value, list | tuple)
+        ints = ints and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ok, kind = ints, "a list of integers"
+    elif isinstance(default, bool):
         ok, kind = isinstance(value, bool), "true or false"
     elif isinstance(default, int) or default is None:
         ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"

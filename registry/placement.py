@@ -27,11 +27,13 @@ from torch import Tensor, nn
 from registry.backbones.base import SlottedBlock
 from registry.core import IncompatibleError, Registry
 
-MakeModule = Callable[[int], nn.Module]
+MakeModule = Callable[[int, int], nn.Module]  # (channels, stage number) -> module
 
 PLACEMENTS = Registry(
     "placement",
-    contract="insert(model, make: channels -> nn.Module, stages: list[int]) -> modules inserted",
+    contract=(
+        "insert(model, make: (channels, stage) -> nn.Module, stages: list[int]) -> modules inserted"
+    ),
 )
 
 
@@ -141,7 +143,8 @@ def _put(block: nn.Module, slot: Slot, module: nn.Module) -> None:
 def insert_in_blocks(
     model: nn.Module, make: MakeModule, stages: list[int], *, placement: str
 ) -> int:
-    """Insert ``make(width)`` at ``placement`` in every block of ``stages``; returns how many."""
+    """Insert ``make(width, stage)`` at ``placement`` in every block of ``stages``; returns how
+    many."""
     count = 0
     for num, stage in model_stages(model).items():
         if num not in stages:
@@ -150,18 +153,19 @@ def insert_in_blocks(
             if placement not in slots:
                 continue  # e.g. `identity` on a MobileNetV2 block without a shortcut
             slot = slots[placement]
-            _put(block, slot, AttentionSlot(make(widths[slot.width]), placement))
+            _put(block, slot, AttentionSlot(make(widths[slot.width], num), placement))
             count += 1
     return count
 
 
 def insert_after_stages(model: nn.Module, make: MakeModule, stages: list[int]) -> int:
-    """Append ``make(width)`` to each stage in ``stages`` (BAM/DAS style); returns how many."""
+    """Append ``make(width, stage)`` to each stage in ``stages`` (BAM/DAS style); returns how
+    many."""
     count = 0
     for num, stage in model_stages(model).items():
         if num in stages:
             width = stage_blocks(stage)[-1].widths["out"]
-            stage.add_module("attn", AttentionSlot(make(width), "stage"))
+            stage.add_module("attn", AttentionSlot(make(width, num), "stage"))
             count += 1
     return count
 

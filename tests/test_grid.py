@@ -144,3 +144,11 @@ def test_every_attention_passes_the_trial_build():
     check_buildable(
         expand_grid(doc(backbone="resnet20", attention=registry.ATTENTIONS.names())).specs
     )
+
+
+def test_a_flat_list_of_kernel_sizes_is_one_choice():
+    (spec,) = expand_grid(doc(backbone="resnet20", attention="eca", kernel_sizes=[3, 5, 7])).specs
+    assert dict(spec.hparams)["kernel_sizes"] == (3, 5, 7)
+    assert spec.label == "resnet20 + eca@block kernel_sizes=(3, 5, 7)"
+    default = expand_grid(doc(backbone="resnet20", attention="eca")).specs[0]
+    assert dict(default.hparams)["kernel_sizes"] == ()

@@ -198,3 +198,34 @@ def test_das_exact_counts() -> None:
     assert count("resnet50", "das") == 26_408_944
     assert count("resnet18", "das") == 11_771_984
     assert count("resnet50", "das_dense") == 36_874_096
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50", "resnet101"])
+def test_eca_released_kernel_sizes_per_stage(backbone: str) -> None:
+    """ECA-Net's released models set k per stage; each ECA module has k weights (no bias)."""
+    from registry.attention.eca import RELEASED_KERNEL_SIZES, eca_kernel_size
+
+    kernels = RELEASED_KERNEL_SIZES[backbone]
+    model = build_model(backbone, "eca", num_classes=1000, kernel_sizes=list(kernels))
+    by_stage: dict[str, set[int]] = {}
+    for name, module in attention_modules(model):
+        by_stage.setdefault(name.split(".")[0], set()).add(module.conv.kernel_size[0])
+    assert [by_stage[f"layer{i}"] for i in (1, 2, 3, 4)] == [{k} for k in kernels]
+    blocks = {"resnet18": (2, 2, 2, 2), "resnet50": (3, 4, 6, 3), "resnet101": (3, 4, 23, 3)}
+    extra = count(backbone, "eca", kernel_sizes=list(kernels)) - count(backbone)
+    assert extra == sum(n * k for n, k in zip(blocks[backbone], kernels, strict=True))
+    if backbone == "resnet50":  # the adaptive formula differs on the first stage: 5, not 3
+        widths = (256, 512, 1024, 2048)
+        assert [eca_kernel_size(c) for c in widths] == [5, 5, 5, 7]
+        assert count(backbone, "eca") - count(backbone) == extra + 3 * 2
+
+
+def test_eca_kernel_sizes_need_one_per_stage() -> None:
+    from registry import IncompatibleError, check_combination
+
+    with pytest.raises(IncompatibleError, match="one entry per stage of resnet20"):
+        check_combination("resnet20", "eca", kernel_sizes=[3, 5, 5, 7])
+    with pytest.raises(ValueError, match="per stage"):
+        from registry import ATTENTIONS
+
+        ATTENTIONS.get("eca")(64, kernel_sizes=(3, 5, 5, 7))

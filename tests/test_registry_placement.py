@@ -78,7 +78,9 @@ def bases() -> dict[str, nn.Module]:
 def wire(base: nn.Module, placement: str, zero: bool = False) -> tuple[nn.Module, list]:
     """A copy of ``base`` with recorders at ``placement`` in every stage."""
     model, log = copy.deepcopy(base), list[tuple[Recorder, torch.Tensor]]()
-    PLACEMENTS.get(placement)(model, lambda c: Recorder(c, log, zero), sorted(model_stages(model)))
+    PLACEMENTS.get(placement)(
+        model, lambda c, _stage: Recorder(c, log, zero), sorted(model_stages(model))
+    )
     return model, log
 
 
