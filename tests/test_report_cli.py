@@ -18,7 +18,7 @@ def test_report_paper_table_from_cli(tmp_path):
             acc + seed,
             backbone="resnet50_v1",
             dataset="imagenet",
-            hparams={"reduction": r},
+            hparams={"bias": False, "reduction": r},
         )
         for seed in (0, 1)
         for attention, r, acc in (("none", None, 60.0), ("se", 2, 70.0))

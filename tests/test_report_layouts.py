@@ -212,7 +212,7 @@ def test_significance_marker(tmp_path):
                 70.0 + noise,
                 backbone="resnet50_v1",
                 dataset="imagenet",
-                hparams={"reduction": 16},
+                hparams={"bias": False, "reduction": 16},
             )
         )
     write_golden(tmp_path, records)
@@ -237,7 +237,10 @@ def test_baselines_by_group():
 def test_stand_in_maps_smoke_runs_to_paper_rows(tmp_path):
     """A smoke twin runs resnet20 on shapes for resnet50_v1 on imagenet; the report joins them."""
     records = [golden_record("smoke", "none", s, 60.0 + s) for s in SEEDS]
-    records += [golden_record("smoke", "se", s, 65.0 + s, hparams={"reduction": 2}) for s in SEEDS]
+    records += [
+        golden_record("smoke", "se", s, 65.0 + s, hparams={"bias": False, "reduction": 2})
+        for s in SEEDS
+    ]
     write_golden(tmp_path, records)
     table = load_paper("se").table("table10")
     source = Source(
