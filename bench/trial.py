@@ -25,8 +25,8 @@ def check_buildable(specs: list[RunSpec]) -> None:
     seen: set[tuple] = set()
     for spec in specs:
         size = spec.data.image_size or native_image_size(spec.data.name)
-        key = (spec.backbone, spec.attention, spec.placement, spec.stages, spec.hparams, size)
-        key += (spec.train.zero_init_last,)
+        arch = (spec.backbone, spec.attention, spec.placement, spec.stages, spec.hparams)
+        key = (*arch, size, spec.train.zero_init_last)
         if key in seen:
             continue
         seen.add(key)

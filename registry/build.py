@@ -7,6 +7,7 @@ grid can reject impossible cells before anything is built or trained.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from torch import nn
@@ -187,14 +188,15 @@ def zero_init_last_bn(model: nn.Module, backbone: str) -> None:
         IncompatibleError: no block of ``backbone`` ends its residual branch with a BN (the
             pre-activation networks end with a conv).
     """
-    blocks = [m for m in model.modules() if callable(getattr(m, "zero_init_last", None))]
-    if not blocks:
+    found = (getattr(m, "zero_init_last", None) for m in model.modules())
+    inits: list[Callable[[], None]] = [init for init in found if callable(init)]
+    if not inits:
         raise IncompatibleError(
             f"zero_init_last: no residual branch of {backbone} ends with a BN (pre-activation "
             "blocks end with a conv); set zero_init_last = false"
         )
-    for block in blocks:
-        block.zero_init_last()
+    for init in inits:
+        init()
 
 
 def attention_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

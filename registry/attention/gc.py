@@ -15,6 +15,8 @@ bottleneck transform 1x1 conv -> LayerNorm -> ReLU -> 1x1 conv, r = 16), built o
 
 from __future__ import annotations
 
+from typing import Any
+
 from timm.layers import GlobalContext, LayerNorm2d
 from torch import nn
 
@@ -45,7 +47,7 @@ class GlobalContextBlock(GlobalContext):
             nn.init.zeros_(param)
 
 
-_META = {"default_placement": "block", "spatial": True}
+_META: dict[str, Any] = {"default_placement": "block", "spatial": True}
 ATTENTIONS.register("gc", GlobalContextBlock, default_stages="all_but_first", **_META)
 ATTENTIONS.register(
     "gc_all_stages",
