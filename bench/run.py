@@ -66,7 +66,7 @@ def execute_run(
     record["resumed_from_epoch"] = result.resumed_from_epoch
     record["determinism"] = result.determinism
     record["execution"] = {  # what the recipe resolved to here (device defaults, init)
-        "precision": "bf16" if spec.train.uses_bf16(device.type) else "fp32",
+        "precision": spec.train.resolved_precision(device.type),
         "channels_last": spec.train.uses_channels_last(device.type),
         "zero_init_last": spec.train.zero_init_last,  # gamma of each residual branch's last BN
     }

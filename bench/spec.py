@@ -125,6 +125,10 @@ class TrainSpec:
         """Whether training on ``device_type`` runs under bf16 autocast (``auto``: on CUDA only)."""
         return self.precision == "bf16" or (self.precision == "auto" and device_type == "cuda")
 
+    def resolved_precision(self, device_type: str) -> str:
+        """``"bf16"`` or ``"fp32"``: what ``precision`` resolves to on ``device_type``."""
+        return "bf16" if self.uses_bf16(device_type) else "fp32"
+
 
 @dataclass(frozen=True)
 class MeasureSpec:

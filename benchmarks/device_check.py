@@ -238,7 +238,7 @@ def check_latency(device: torch.device, smoke: bool) -> list[dict[str, Any]]:
     recipe = TrainSpec()  # the harness's defaults for this device
     fmt = memory_format(recipe, device)
     model = model.to(memory_format=fmt)
-    precision = "bf16" if recipe.uses_bf16(device.type) else "fp32"
+    precision = recipe.resolved_precision(device.type)
     bulk = 4 if smoke else 256
     harness, _ = measure_latency(
         model,

@@ -98,7 +98,7 @@ def _latency_fields(
     """Latency and peak memory, measured here or reused from a run of the same architecture."""
     cuda = device.type == "cuda"
     train = spec.train
-    precision = "bf16" if train.uses_bf16(device.type) else "fp32"
+    precision = train.resolved_precision(device.type)
     channels_last = train.uses_channels_last(device.type)
     bulk = spec.measure.latency_batch_bulk or BULK_BATCH.get(device.type, 32)
     arch = {
