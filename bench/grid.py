@@ -253,10 +253,14 @@ def _cells(table: dict[str, Any]) -> list[dict[str, Any]]:
     axes = dict(table)
     axes.setdefault("attention", "none")
     axes.setdefault("seed", 0)
-    for name in ("stages", *registry.list_valued_hparams()):
+    # a flat list is one choice (of stages, of kernel sizes), not an axis; a list of lists is one
+    stages = axes.get("stages")
+    if isinstance(stages, list) and stages and all(isinstance(s, int) for s in stages):
+        axes["stages"] = [stages]
+    for name in registry.list_valued_hparams():
         value = axes.get(name)
-        if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-            axes[name] = [value]  # a flat list is one choice (of stages, kernel sizes), not an axis
+        if isinstance(value, list) and not any(isinstance(v, list) for v in value):
+            axes[name] = [value]  # kept whole, so a wrong entry is reported with its list
     names = list(axes)
     product = itertools.product(*(_as_list(axes[n]) for n in names))
     return [dict(zip(names, values, strict=True)) for values in product]

@@ -152,3 +152,12 @@ def test_a_flat_list_of_kernel_sizes_is_one_choice():
     assert spec.label == "resnet20 + eca@block kernel_sizes=(3, 5, 7)"
     default = expand_grid(doc(backbone="resnet20", attention="eca")).specs[0]
     assert dict(default.hparams)["kernel_sizes"] == ()
+
+
+def test_a_bad_entry_in_a_kernel_size_list_names_the_list():
+    with pytest.raises(GridError, match=r"kernel_sizes = \[3, 'a', 5\] must be a list of integers"):
+        expand_grid(doc(backbone="resnet20", attention="eca", kernel_sizes=[3, "a", 5]))
+    axis = expand_grid(
+        doc(backbone="resnet20", attention="eca", kernel_sizes=[[3, 3, 3], [5, 5, 5]])
+    )
+    assert [dict(s.hparams)["kernel_sizes"] for s in axis.specs] == [(3, 3, 3), (5, 5, 5)]
