@@ -17,8 +17,7 @@ from tests.conftest import golden_record, write_golden
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(params=["paper", "study"])
-def html_report(tmp_path, request) -> Path:
+def _write_records(results: Path) -> None:
     records = []
     for seed in (0, 1):
         curves = [
@@ -38,11 +37,33 @@ def html_report(tmp_path, request) -> Path:
                     extra={"curves": curves, "gmacs_paper": 1.3},
                 )
             )
-    write_golden(tmp_path / "results", records)
-    results, reports = tmp_path / "results", tmp_path / "reports"
-    if request.param == "study":
-        return write_report(results, reports, "h", "html")[0]
-    return write_paper_report(results, reports, "seed000", "html", studies=["h"])[0]
+    write_golden(results, records)
+
+
+def _write(kind: str, results: Path, reports: Path, fmt: str) -> list[Path]:
+    if kind == "study":
+        return write_report(results, reports, "h", fmt)
+    return write_paper_report(results, reports, "seed000", fmt, studies=["h"])
+
+
+@pytest.fixture(params=["paper", "study"])
+def html_report(tmp_path, request) -> Path:
+    _write_records(tmp_path / "results")
+    return _write(request.param, tmp_path / "results", tmp_path / "reports", "html")[0]
+
+
+@pytest.mark.parametrize("kind", ["paper", "study"])
+def test_regenerating_a_report_rewrites_the_same_plot_bytes(tmp_path, kind):
+    """Committed reports are regenerated, so a re-run on the same records must not change a file:
+    the plots draw nothing at random (no bootstrap CI, no jitter)."""
+    _write_records(tmp_path / "results")
+    first, second = tmp_path / "a", tmp_path / "b"
+    _write(kind, tmp_path / "results", first, "md")
+    _write(kind, tmp_path / "results", second, "md")
+    plots = sorted(p.relative_to(first) for p in first.rglob("*.png"))
+    assert plots, "the report wrote no plot"
+    for plot in plots:
+        assert (first / plot).read_bytes() == (second / plot).read_bytes(), plot
 
 
 def test_html_is_self_contained(html_report):

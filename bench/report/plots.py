@@ -18,7 +18,9 @@ from bench.report.metrics import METRICS
 
 
 def accuracy_per_config(frame: pd.DataFrame, path: Path) -> Path:
-    """Top-1 accuracy per configuration: mean, a 95 % bootstrap CI bar, every seed as a dot."""
+    """Top-1 accuracy per configuration: mean ± sample std over seeds (the tables' convention),
+    every seed as a dot. Nothing is drawn at random (no bootstrap, no jitter), so a re-run writes
+    the same bytes."""
     done = frame[frame["status"] == "done"]
     order = list(dict.fromkeys(done.sort_values(["backbone", "attention"])["label"]))
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(order) + 1.5))
@@ -27,16 +29,21 @@ def accuracy_per_config(frame: pd.DataFrame, path: Path) -> Path:
         y="label",
         x="final_val_top1_pct",
         order=order,
-        errorbar=("ci", 95),
+        errorbar="sd",
         ax=ax,
         color="#9ecae1",
     )
     sns.stripplot(
-        data=done, y="label", x="final_val_top1_pct", order=order, ax=ax, color="#08519c", size=5
+        data=done,
+        y="label",
+        x="final_val_top1_pct",
+        order=order,
+        ax=ax,
+        color="#08519c",
+        size=5,
+        jitter=False,
     )
-    ax.set_xlabel(
-        "val top-1 accuracy (%), last epoch; bar = mean, line = 95% bootstrap CI, dots = seeds"
-    )
+    ax.set_xlabel("val top-1 accuracy (%), last epoch; bar = mean, line = ± std, dots = seeds")
     ax.set_ylabel("")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,7 +181,8 @@ def sweep(result: TableResult, axis: str, path: Path) -> Path | None:
 
 
 def placement_comparison(result: TableResult, path: Path) -> Path | None:
-    """One bar per row (mean, 95 % bootstrap CI), seeds as dots, the paper's value as a cross."""
+    """One bar per row (mean ± sample std over seeds), seeds as dots, the paper's value as a cross;
+    drawn without randomness, like ``accuracy_per_config``."""
     metric = _main_metric(result)
     if metric is None:
         return None
@@ -189,11 +197,20 @@ def placement_comparison(result: TableResult, path: Path) -> Path | None:
         y="label",
         x="value",
         order=order,
-        errorbar=("ci", 95),
+        errorbar="sd",
         ax=ax,
         color="#9ecae1",
     )
-    sns.stripplot(data=measured, y="label", x="value", order=order, ax=ax, color="#08519c", size=4)
+    sns.stripplot(
+        data=measured,
+        y="label",
+        x="value",
+        order=order,
+        ax=ax,
+        color="#08519c",
+        size=4,
+        jitter=False,
+    )
     if not paper.empty:
         sns.stripplot(
             data=paper,
@@ -206,7 +223,7 @@ def placement_comparison(result: TableResult, path: Path) -> Path | None:
             size=8,
             jitter=False,
         )
-    ax.set_xlabel(METRICS[metric].header + "; bar = mean, line = 95% CI, dots = seeds, X = paper")
+    ax.set_xlabel(METRICS[metric].header + "; bar = mean, line = ± std, dots = seeds, X = paper")
     ax.set_ylabel("")
     return _save(fig, path)
 
