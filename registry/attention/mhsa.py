@@ -50,8 +50,12 @@ class MultiHeadSelfAttention2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add the projected attention output to ``x``; output shape equals input shape."""
         n, c, h, w = x.shape
-        qkv = self.qkv(x).reshape(n, 3, self.heads, c // self.heads, h * w).transpose(-1, -2)
-        q, k, v = qkv.unbind(dim=1)  # each (N, heads, HW, C / heads)
+        # (N, HW, 3C) with the channels innermost: the fused (flash) kernels need stride 1 on the
+        # head dimension, and fall back to the math path, which materialises every N x heads x
+        # HW x HW score, when it is HW (a contiguous NCHW input; a no-op copy under channels_last)
+        qkv = self.qkv(x).flatten(2).transpose(1, 2).contiguous()
+        qkv = qkv.reshape(n, h * w, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(dim=0)  # each (N, heads, HW, C / heads)
         out = F.scaled_dot_product_attention(q, k, v)
         return x + self.proj(out.transpose(-1, -2).reshape(n, c, h, w))
 
