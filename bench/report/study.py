@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.grid import load_grid
 from bench.measure.latency import NOISY_SPREAD, REMEASURES
 from bench.report import plots
+from bench.report.document import source_of
 from bench.report.render import (
     FORMATS,
     frame_latex,
@@ -51,22 +53,26 @@ def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> l
         plot = plots.accuracy_per_config(frame, reports / f"{study}_accuracy.png")
         path = reports / f"{study}.{fmt}"
         text = _markdown if fmt == "md" else _html
-        path.write_text(text(study, frame, table, plot))
+        path.write_text(text(study, frame, table, plot, _progress(study, frame)))
         written += [path, plot]
     return written
 
 
-def _markdown(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path) -> str:
+def _markdown(
+    study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path, progress: list[str]
+) -> str:
     lines = [f"# {study}", ""]
-    for paragraph in _header(frame):
+    for paragraph in _header(frame) + progress:
         lines += [paragraph, ""]
     lines += [summary_markdown(table), "", f"![{PLOT_ALT}]({plot.name})", ""]
     return "\n".join(lines)
 
 
-def _html(study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path) -> str:
+def _html(
+    study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path, progress: list[str]
+) -> str:
     body = [f"<h1>{html.escape(study)}</h1>"]
-    body += [f"<p>{html.escape(paragraph)}</p>" for paragraph in _header(frame)]
+    body += [f"<p>{html.escape(paragraph)}</p>" for paragraph in _header(frame) + progress]
     body += [summary_display(table).to_html(index=False), html_figure(plot, PLOT_ALT)]
     return html_page(study, body)
 
@@ -110,6 +116,51 @@ def _resolution_line(frame: pd.DataFrame) -> str:
         f"with 80 % power at p < 0.05 (two-sided t-test) is {mde:.2f} points; smaller "
         "differences in the table are not resolved."
     )
+
+
+def _progress(study: str, frame: pd.DataFrame) -> list[str]:
+    """What the finished runs cost, and which runs the study's bundled grid still asks for."""
+    return [_cost_line(frame), *_missing_line(study, frame)]
+
+
+def _cost_line(frame: pd.DataFrame) -> str:
+    """Wall time of the runs, per training device, from each record's ``wall_seconds``."""
+    timed = frame.dropna(subset=["wall_seconds"]).fillna({"device": "unknown device"})
+    per_device = [
+        f"{device} {runs['wall_seconds'].sum() / 60:.0f} min ({len(runs)} runs)"
+        for device, runs in timed.groupby("device")
+    ]
+    return (
+        f"Cost: {len(timed)} runs took {timed['wall_seconds'].sum() / 60:.0f} min of wall time "
+        f"(training and measurement, each record's wall_seconds): {', '.join(per_device)}. A run "
+        "that shared its machine with other work took longer than it would alone."
+    )
+
+
+def _missing_line(study: str, frame: pd.DataFrame) -> list[str]:
+    """The runs the study's bundled grid asks for that have no finished record, by configuration."""
+    source = source_of(study)
+    if source is None or source.grid is None:
+        return []
+    try:
+        specs = load_grid(source.grid).specs
+    except BenchError:
+        return []
+    done = set(frame.loc[frame["status"] == "done", "run_id"])
+    seeds: dict[str, list[int]] = {}
+    for spec in specs:
+        if spec.run_id not in done:
+            seeds.setdefault(spec.label, []).append(spec.seed)
+    if not seeds:
+        return [f"Complete: every one of the {len(specs)} runs of the grid has a finished record."]
+    missing = "; ".join(
+        f"{label} (seed {', '.join(map(str, sorted(s)))})" for label, s in seeds.items()
+    )
+    count = sum(map(len, seeds.values()))
+    return [
+        f"Missing: {count} of the {len(specs)} runs of `{source.grid.name}` have no finished "
+        f"record: {missing}. `bench run --grid {source.grid.stem}` runs only those."
+    ]
 
 
 def _latency_conditions(frame: pd.DataFrame) -> str:
