@@ -9,6 +9,7 @@ in the DAS paper's figures; the first column shows the image with its object mas
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from bench.spec import RunSpec
 from bench.store import FINAL_STATUSES, read_records
 
 CELL_INCHES = 1.6
+TITLE_CHARS = 30  # a column title's line width at fontsize 6 in a CELL_INCHES-wide cell
 
 
 def configurations(results: Path, study: str) -> list[dict[str, Any]]:
@@ -126,6 +128,7 @@ def _draw_cam(
     if first:
         mean = (record.get("sfd") or {}).get("by_layer", {}).get(name, {}).get("mean")
         score = f"\nsfd {mean:.2f}" if mean is not None else ""
-        ax.set_title(f"{record['label']}\n{name}{score}", fontsize=6)
+        label = "\n".join(textwrap.wrap(record["label"], TITLE_CHARS))  # long labels overlap
+        ax.set_title(f"{label}\n{name}{score}", fontsize=6)
     ax.set_xticks([])
     ax.set_yticks([])

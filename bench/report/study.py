@@ -154,7 +154,8 @@ def _missing_line(study: str, frame: pd.DataFrame) -> list[str]:
     if not seeds:
         return [f"Complete: every one of the {len(specs)} runs of the grid has a finished record."]
     missing = "; ".join(
-        f"{label} (seed {', '.join(map(str, sorted(s)))})" for label, s in seeds.items()
+        f"{label} (seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(s)))})"
+        for label, s in seeds.items()
     )
     count = sum(map(len, seeds.values()))
     return [
