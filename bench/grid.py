@@ -6,6 +6,8 @@ A grid file has four tables::
               table = "table10"   (optional: the paper table it reproduces; see registry/papers/)
               stand_in = {resnet50_v1 = "resnet20", imagenet = "shapes"}   (optional, smoke twins:
                   the small backbone / dataset run in place of the paper's, for the report's join)
+              budget = "cpu"   (optional: a reduced-budget twin of the paper's grid on real data;
+                  its runs make their own report, ``<paper>-cpu``, never pooled with the paper's)
     [data]    name = "shapes", image_size = 32, train_size = 4000, ...  (fields of DataSpec)
     [train]   epochs = 4, lr = 0.2, schedule = "onecycle", ...         (fields of TrainSpec)
     [measure] sfd_images = 200, cam_layers = ["layer3"], ...    (optional; fields of MeasureSpec)
@@ -56,6 +58,7 @@ class Study:
     paper: str | None = None
     table: str | None = None
     stand_in: tuple[tuple[str, str], ...] = ()  # (paper's name, name run instead) pairs
+    budget: str | None = None  # a reduced-budget twin's name, e.g. "cpu"
 
 
 @dataclass
@@ -144,7 +147,9 @@ def _slice_train(
 
 
 def _read_study(table: dict[str, Any]) -> Study:
-    _check_keys(table, ("name", "description", "paper", "table", "stand_in"), "[study] key")
+    _check_keys(
+        table, ("name", "description", "paper", "table", "stand_in", "budget"), "[study] key"
+    )
     name = table.get("name")
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
         raise GridError("[study] name must be a word like 'quick' (letters, digits, - and _)")
@@ -154,8 +159,11 @@ def _read_study(table: dict[str, Any]) -> Study:
     if len(set(stand_in.values())) != len(stand_in):
         raise GridError("[study] stand_in must not map two names onto one")
     pairs = tuple(sorted(stand_in.items()))
+    budget = table.get("budget")
+    if budget is not None and (not isinstance(budget, str) or not budget.isalnum()):
+        raise GridError("[study] budget must be a word like 'cpu' (it names the twin's report)")
     description = str(table.get("description", ""))
-    return Study(name, description, table.get("paper"), table.get("table"), pairs)
+    return Study(name, description, table.get("paper"), table.get("table"), pairs, budget)
 
 
 def _read_data(table: dict[str, Any], data_root: str | None) -> DataSpec:

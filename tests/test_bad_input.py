@@ -212,6 +212,7 @@ def test_bad_grid_table(tmp_path, capsys, case):
         (b"[study]\nname='x'\n[grid]\nbackbone='resnet20'\ntrain = 3\n", "train"),
         (b"[study]\nname='x'\n[grid]\nbackbone='resnet20'\ntrain = {lr = -1}\n", "lr"),
         (b"[study]\nname='x'\n[nonsense]\na = 1\n[grid]\nbackbone='resnet20'\n", "nonsense"),
+        (b"[study]\nname='x'\nbudget = 'a b'\n[grid]\nbackbone='resnet20'\n", "budget"),
     ],
 )
 def test_bad_grid_file(tmp_path, capsys, content, word):

@@ -4,6 +4,8 @@ Which studies feed which table comes from the grids: a grid whose ``[study]`` sa
 and ``table = "table10"`` feeds SE Table 10 (without ``table`` it feeds every table of the paper).
 Grids on synthetic data (the ``*-smoke.toml`` twins) and grids on real data make two separate
 documents, ``<paper>-synthetic`` and ``<paper>``, so synthetic numbers never sit in a real table.
+A reduced-budget twin on real data (``budget = "cpu"`` in its ``[study]``) makes a third,
+``<paper>-cpu``, so runs of another recipe never pool with the paper's in one cell.
 Explicit ``studies`` (``bench report --paper se --study mine``) bypass the grids.
 """
 
@@ -37,6 +39,18 @@ class Source:
     stand_in: tuple[tuple[str, str], ...] = ()
     synthetic: bool = False
     grid: Path | None = None
+    budget: str | None = None
+
+    @property
+    def document(self) -> str:
+        """The suffix of the paper's document this source feeds (``document_suffix``)."""
+        return document_suffix(self.synthetic, self.budget)
+
+
+def document_suffix(synthetic: bool, budget: str | None) -> str:
+    """'' for the paper's recipe on real data, '-synthetic' for the smoke twins, '-<budget>' for a
+    reduced-budget twin on real data."""
+    return "-synthetic" if synthetic else f"-{budget}" if budget else ""
 
 
 def grid_sources(grids: Path = GRIDS) -> list[Source]:
@@ -58,6 +72,7 @@ def grid_sources(grids: Path = GRIDS) -> list[Source]:
                 tuple(sorted(study.get("stand_in", {}).items())),
                 data.get("name", "shapes") in SYNTHETIC,
                 path,
+                study.get("budget"),
             )
         )
     return sources
@@ -76,6 +91,7 @@ def write_paper_report(
     *,
     studies: list[str] | None = None,
     synthetic: bool = False,
+    budget: str | None = None,
     table: str | None = None,
     grids: Path = GRIDS,
 ) -> list[Path]:
@@ -88,6 +104,7 @@ def write_paper_report(
         fmt: md | csv | latex | html | json.
         studies: use these studies for every table instead of the grids' studies.
         synthetic: with the grids' studies, take the synthetic twins instead of the real grids.
+        budget: with the grids' studies, take the real-data twins of this budget (e.g. "cpu").
         table: only this table.
         grids: the folder of grid files.
     """
@@ -100,14 +117,14 @@ def write_paper_report(
         known = {s.study: s for s in grid_sources(grids)}
         sources = [known.get(s, Source(s, paper_key)) for s in studies]
         sources = [
-            Source(s.study, paper_key, None, s.stand_in, s.synthetic, s.grid) for s in sources
+            Source(s.study, paper_key, None, s.stand_in, s.synthetic, s.grid, s.budget)
+            for s in sources
         ]
         name = studies[0] if len(studies) == 1 else f"{paper_key}-custom"
     else:
-        sources = [
-            s for s in grid_sources(grids) if s.paper == paper_key and s.synthetic == synthetic
-        ]
-        name = f"{paper_key}-synthetic" if synthetic else paper_key
+        wanted = document_suffix(synthetic, budget)
+        sources = [s for s in grid_sources(grids) if s.paper == paper_key and s.document == wanted]
+        name = f"{paper_key}{wanted}"
     tables = [paper.table(table)] if table else list(paper.tables)
     measured, records = measure_tables(results, tables, sources)
     cam_studies = sorted({r["spec"]["study"] for r in records.values() if r.get("cam")})

@@ -33,7 +33,8 @@ def write_reports(
     """What ``bench report`` writes.
 
     With ``paper``: that paper's tables, from ``study`` if given, else from the bundled grids that
-    name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins have records).
+    name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins have records
+    and a ``-<budget>`` one when a reduced-budget twin has).
     Without: every study (or ``study``); a study whose grid names a paper is rendered as that
     paper's layout, any other study as the summary table.
     """
@@ -43,8 +44,10 @@ def write_reports(
         if study:
             return write_paper_report(results, reports, paper, fmt, studies=[study], table=table)
         written = write_paper_report(results, reports, paper, fmt, table=table)
-        if _has_synthetic_records(results, paper):
-            written += write_paper_report(results, reports, paper, fmt, synthetic=True, table=table)
+        for synthetic, budget in _twins_with_records(results, paper):
+            written += write_paper_report(
+                results, reports, paper, fmt, synthetic=synthetic, budget=budget, table=table
+            )
         return written
     names = [study] if study else studies(results)
     if not names:
@@ -54,15 +57,25 @@ def write_reports(
         source = source_of(name)
         if source is None or source.paper is None:
             written += write_report(results, reports, name, fmt)
-        elif (source.paper, source.synthetic) not in papers:
-            papers.add((source.paper, source.synthetic))
+        elif (source.paper, source.document) not in papers:
+            papers.add((source.paper, source.document))
             written += write_paper_report(
-                results, reports, source.paper, fmt, synthetic=source.synthetic, table=table
+                results,
+                reports,
+                source.paper,
+                fmt,
+                synthetic=source.synthetic,
+                budget=source.budget,
+                table=table,
             )
     return written
 
 
-def _has_synthetic_records(results: Path, paper: str) -> bool:
-    return any(
-        s.synthetic and s.paper == paper and (results / s.study).is_dir() for s in grid_sources()
-    )
+def _twins_with_records(results: Path, paper: str) -> list[tuple[bool, str | None]]:
+    """(synthetic, budget) of the paper's twin documents whose grids have records, in order."""
+    twins = {
+        (s.synthetic, s.budget): s.document
+        for s in grid_sources()
+        if s.paper == paper and s.document and (results / s.study).is_dir()
+    }
+    return sorted(twins, key=twins.__getitem__)
