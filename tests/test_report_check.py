@@ -140,3 +140,19 @@ def test_delta_and_p_need_three_seeds_a_side(tmp_path):
     report = (write_report(results, tmp_path / "reports", "d")[0]).read_text()
     assert "+10.00 (p = 0.000)" in report and re.search(r"\+0\.50 +\|", report)
     assert "pooled std of top-1 0.95 points (5 dof)" in report
+
+
+def test_a_single_seed_configuration_leaves_the_others_resolvable(tmp_path):
+    results = tmp_path / "results"
+    write_golden(
+        results,
+        [golden_record("d", "none", s, v) for s, v in enumerate((60.0, 61.0, 62.0))]
+        + [golden_record("d", "se", s, v) for s, v in enumerate((70.0, 71.0, 72.0))]
+        + [golden_record("d", "cbam", 0, 61.0)],
+    )
+    found = resolution(records_frame(read_records(results, "d")))
+    assert found["n"] == 3 and found["single"] == 1 and found["dof"] == 4
+    assert math.isclose(found["mde"], minimum_detectable_effect(1.0, 3))
+    report = (write_report(results, tmp_path / "reports", "d")[0]).read_text()
+    assert "n = 3 seeds per configuration" in report
+    assert "Not tested: 1 configuration(s) with one seed only." in report

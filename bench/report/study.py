@@ -104,37 +104,35 @@ def _resolution_line(frame: pd.DataFrame) -> str:
     found = resolution(frame)
     if found["dof"] == 0:
         return "Seed noise: not measurable (no configuration has two finished seeds)."
-    mde = found["mde"]
-    if pd.isna(mde):
-        return (
-            f"Seed noise: pooled std of top-1 {found['std']:.2f} points ({found['dof']} dof); "
-            "some configuration has one seed only, so no difference can be tested."
-        )
+    single = found["single"]
+    untested = f" Not tested: {single} configuration(s) with one seed only." if single else ""
     return (
         f"Seed noise: pooled std of top-1 {found['std']:.2f} points ({found['dof']} dof). At "
         f"n = {found['n']} seeds per configuration, the smallest difference this study detects "
-        f"with 80 % power at p < 0.05 (two-sided t-test) is {mde:.2f} points; smaller "
-        "differences in the table are not resolved."
+        f"with 80 % power at p < 0.05 (two-sided t-test) is {found['mde']:.2f} points; smaller "
+        f"differences in the table are not resolved.{untested}"
     )
 
 
 def _progress(study: str, frame: pd.DataFrame) -> list[str]:
     """What the finished runs cost, and which runs the study's bundled grid still asks for."""
-    return [_cost_line(frame), *_missing_line(study, frame)]
+    return [*_cost_line(frame), *_missing_line(study, frame)]
 
 
-def _cost_line(frame: pd.DataFrame) -> str:
+def _cost_line(frame: pd.DataFrame) -> list[str]:
     """Wall time of the runs, per training device, from each record's ``wall_seconds``."""
+    if "wall_seconds" not in frame:
+        return []  # records from before runs were timed
     timed = frame.dropna(subset=["wall_seconds"]).fillna({"device": "unknown device"})
     per_device = [
         f"{device} {runs['wall_seconds'].sum() / 60:.0f} min ({len(runs)} runs)"
         for device, runs in timed.groupby("device")
     ]
-    return (
+    return [
         f"Cost: {len(timed)} runs took {timed['wall_seconds'].sum() / 60:.0f} min of wall time "
         f"(training and measurement, each record's wall_seconds): {', '.join(per_device)}. A run "
         "that shared its machine with other work took longer than it would alone."
-    )
+    ]
 
 
 def _missing_line(study: str, frame: pd.DataFrame) -> list[str]:

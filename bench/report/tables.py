@@ -60,13 +60,16 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def resolution(frame: pd.DataFrame) -> dict[str, float]:
-    """What a study can resolve: pooled seed std of top-1 (points), its dof, the smallest n per
-    configuration and the minimum detectable effect at that n (p < 0.05, 80 % power)."""
+    """What a study can resolve: pooled seed std of top-1 (points), its dof, the smallest n among
+    the configurations with two seeds or more, the minimum detectable effect at that n (p < 0.05,
+    80 % power), and how many configurations have one seed only (``single``, never tested)."""
     done = frame[frame["status"] == "done"]
     groups = [list(g[ACCURACY]) for _, g in done.groupby("config_id")] if len(done) else []
     std, dof = pooled_std(groups)
-    n = min((len(g) for g in groups), default=0)
-    return {"std": std, "dof": dof, "n": n, "mde": minimum_detectable_effect(std, n)}
+    n = min((len(g) for g in groups if len(g) >= 2), default=0)
+    single = sum(len(g) == 1 for g in groups)
+    mde = minimum_detectable_effect(std, n)
+    return {"std": std, "dof": dof, "n": n, "mde": mde, "single": single}
 
 
 def _delta(row: dict, baselines: dict[str, list[float]]) -> float:
