@@ -117,13 +117,22 @@ def test_minimum_detectable_effect_and_pooled_std():
     assert dof == 3 and math.isclose(std, math.sqrt((2.0 + 6.0) / 3))
 
 
+def seeded_records(study: str, top1_by_attention: dict[str, tuple[float, ...]]) -> list[dict]:
+    """One golden record per (attention, seed), seeds numbered from 0 in the order given."""
+    return [
+        golden_record(study, attention, seed, top1)
+        for attention, values in top1_by_attention.items()
+        for seed, top1 in enumerate(values)
+    ]
+
+
 def test_delta_and_p_need_three_seeds_a_side(tmp_path):
     results = tmp_path / "results"
     write_golden(
         results,
-        [golden_record("d", "none", s, v) for s, v in enumerate((60.0, 61.0, 62.0))]
-        + [golden_record("d", "se", s, v) for s, v in enumerate((70.0, 71.0, 72.0))]
-        + [golden_record("d", "cbam", s, v) for s, v in enumerate((61.0, 62.0))],
+        seeded_records(
+            "d", {"none": (60.0, 61.0, 62.0), "se": (70.0, 71.0, 72.0), "cbam": (61.0, 62.0)}
+        ),
     )
     frame = records_frame(read_records(results, "d"))
     table = summary_table(frame).set_index("attention")
@@ -146,9 +155,9 @@ def test_a_single_seed_configuration_leaves_the_others_resolvable(tmp_path):
     results = tmp_path / "results"
     write_golden(
         results,
-        [golden_record("d", "none", s, v) for s, v in enumerate((60.0, 61.0, 62.0))]
-        + [golden_record("d", "se", s, v) for s, v in enumerate((70.0, 71.0, 72.0))]
-        + [golden_record("d", "cbam", 0, 61.0)],
+        seeded_records(
+            "d", {"none": (60.0, 61.0, 62.0), "se": (70.0, 71.0, 72.0), "cbam": (61.0,)}
+        ),
     )
     found = resolution(records_frame(read_records(results, "d")))
     assert found["n"] == 3 and found["single"] == 1 and found["dof"] == 4
