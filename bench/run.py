@@ -17,6 +17,7 @@ from bench.data import load_dataset
 from bench.environment import describe_environment
 from bench.measure.params import count_params
 from bench.measure.suite import measure_run
+from bench.schedule import lr_factor
 from bench.spec import SCHEMA_VERSION, RunSpec
 from bench.store import RunFiles
 from bench.train import EpochCallback, best_epoch, train_model
@@ -51,7 +52,7 @@ def execute_run(
     ``files`` places the run's resumable checkpoint (see ``bench.train.train_model``) and the study
     folder searched for a latency of the same architecture; ``None``: no checkpoint, no search.
     """
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     record = new_record(spec, device)
     data = load_dataset(spec.data)
     record["data"] = data.describe()
@@ -63,12 +64,18 @@ def execute_run(
     # the reported numbers are the last epoch's; the best epoch is shown, labelled, never reported
     record["final"] = {k: v for k, v in last.items() if k not in CURVE_ONLY} or None
     record["best_epoch"] = best_epoch(result.curves)
+    record["eval_variants"] = result.eval_variants
     record["resumed_from_epoch"] = result.resumed_from_epoch
     record["determinism"] = result.determinism
     record["execution"] = {  # what the recipe resolved to here (device defaults, init)
         "precision": spec.train.resolved_precision(device.type),
         "channels_last": spec.train.uses_channels_last(device.type),
         "zero_init_last": spec.train.zero_init_last,  # gamma of each residual branch's last BN
+        # the recipe levers of the budget recipe, stated even at their defaults
+        "label_smoothing": spec.train.label_smoothing,
+        "ema_decay": spec.train.ema_decay,
+        "tta_flip": spec.train.tta_flip,
+        "lr_at_end": _lr_at_end(spec),
     }
     record["status"] = result.status
     record["error"] = result.error
@@ -77,8 +84,14 @@ def execute_run(
         spec, result.model, data, device, status=result.status, study_folder=study_folder
     )
     record["wall_seconds"] = time.perf_counter() - start
+    record["cpu_seconds"] = time.process_time() - cpu_start  # this process, all its threads
     record["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return record
+
+
+def _lr_at_end(spec: RunSpec) -> float:
+    """The schedule's learning rate at the end of the last epoch (0: it anneals to zero)."""
+    return spec.train.lr * lr_factor(spec.train, spec.train.epochs)
 
 
 def failed_record(spec: RunSpec, device: torch.device, err: BaseException) -> tuple[dict, str]:

@@ -26,7 +26,12 @@ SCHEMA_VERSION = 2  # 2: ``hparams`` (every hyper-parameter, resolved) replaced 
 CHANNELS_LAST_DEFAULT = {"cuda": True, "cpu": True}
 SFD_TARGETS = ("predicted", "true")  # MeasureSpec.sfd_target: the class Grad-CAM explains
 # TrainSpec fields added after records existed: left out of the run id at their default value
-ADDED_TRAIN_FIELDS = {"random_erasing": 0.0, "zero_init_last": False}
+ADDED_TRAIN_FIELDS = {
+    "random_erasing": 0.0,
+    "zero_init_last": False,
+    "ema_decay": 0.0,
+    "tta_flip": False,
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,12 @@ class TrainSpec:
             the paper uses 0.5; see ``bench.data.augment.random_erase``).
         zero_init_last: start the last BN of every residual branch at gamma = 0 (timm's default);
             ``False`` (gamma = 1) is the init of the SE/CBAM/BAM/ECA/triplet training codes.
+        ema_decay: keep an exponential moving average of the weights (and BN statistics) with
+            this decay per optimisation step and evaluate it in place of the raw weights (0 = off;
+            ``torch.optim.swa_utils.AveragedModel``). It never changes training itself, so the
+            record also gives the raw weights' accuracy (``eval_variants``).
+        tta_flip: evaluate on each image and its horizontal mirror, averaging the logits
+            (test-time augmentation; the record gives the unflipped accuracy beside it).
         augment: the dataset's paper augmentation on the training split (flip + crop for small
             images).
         precision: ``auto`` (bf16 autocast on CUDA, fp32 on CPU) | ``fp32`` | ``bf16``.
@@ -108,6 +119,8 @@ class TrainSpec:
     label_smoothing: float = 0.0
     random_erasing: float = 0.0
     zero_init_last: bool = False
+    ema_decay: float = 0.0
+    tta_flip: bool = False
     augment: bool = True
     precision: str = "auto"
     channels_last: bool | None = None
@@ -174,6 +187,9 @@ class RunSpec:
     ``placement`` is the resolved placement (the module's default filled in), ``None`` for attention
     ``none``; ``hparams`` holds every hyper-parameter of the module, defaults filled in
     (``registry.resolve_hparams``), as sorted (name, value) pairs so the spec stays hashable.
+    ``code`` names the plugin code the model is built from, as (role, ``module:qualname``, SHA-256
+    of the module's source) triples (``bench.execute.plugins.spec_code``): an edited plugin gives
+    new run ids. Empty for built-in entries, and then left out of the id.
     """
 
     study: str
@@ -186,6 +202,7 @@ class RunSpec:
     data: DataSpec = field(default_factory=DataSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     measure: MeasureSpec = field(default_factory=MeasureSpec, compare=False)
+    code: tuple[tuple[str, str, str], ...] = ()
 
     def canonical(self) -> dict[str, Any]:
         """The JSON-ready form that defines the run id (location-only data fields left out)."""
@@ -201,6 +218,9 @@ class RunSpec:
             if spec["train"][added] == default:  # runs from before the field keep their ids
                 del spec["train"][added]
         del spec["measure"]  # what is measured afterwards does not change what was trained
+        spec.pop("code")
+        if self.code:  # built-in entries keep the ids they had before plugins were hashed
+            spec["code"] = {role: {"import": o, "sha256": h} for role, o, h in self.code}
         return spec
 
     @property
@@ -219,12 +239,13 @@ class RunSpec:
     @property
     def label(self) -> str:
         """A short human name of the configuration, e.g. ``resnet20 + se@block r16``."""
-        if self.attention == "none":
-            return f"{self.backbone}"
-        parts = [f"{self.backbone} + {self.attention}@{self.placement}"]
-        parts += registry.describe_hparams(self.attention, dict(self.hparams))
+        parts = [self.backbone]
+        if self.attention != "none":
+            parts = [f"{self.backbone} + {self.attention}@{self.placement}"]
+            parts += registry.describe_hparams(self.attention, dict(self.hparams))
         if self.stages is not None:
             parts.append("stages " + ",".join(str(s) for s in self.stages))
+        parts += [f"code {sha[:7]}" for _, _, sha in self.code]  # which version of a plugin
         return " ".join(parts)
 
     @classmethod
@@ -242,7 +263,9 @@ class RunSpec:
         hparams = spec.pop("hparams")
         measure = dict(spec.pop("measure", None) or {})
         measure["cam_layers"] = tuple(measure.get("cam_layers", ()))
+        code = spec.pop("code", {})
         return cls(
+            code=tuple((role, c["import"], c["sha256"]) for role, c in sorted(code.items())),
             **spec,
             stages=None if stages is None else tuple(stages),
             hparams=tuple(sorted((k, _hashable(v)) for k, v in hparams.items())),

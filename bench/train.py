@@ -7,7 +7,10 @@ workers and pinned memory. Train and eval use the same batch source. On CUDA: bf
 ``cudnn.benchmark`` by default; channels_last by default on CUDA and on a CPU (measured, see
 ``bench.spec.CHANNELS_LAST_DEFAULT``); ``torch.compile`` on request.
 
-The reported accuracy is the last epoch's: nothing is selected on the validation (test) split. A run
+The reported accuracy is the last epoch's: nothing is selected on the validation (test) split. It is
+the accuracy of the model the recipe evaluates: the moving average of the weights when
+``ema_decay`` is set, with horizontal-flip test-time augmentation when ``tta_flip`` is; neither
+changes training, so the final weights are also scored the other ways (``eval_variants``). A run
 with ``checkpoint_every`` saves a resumable checkpoint and, when interrupted, continues from it
 bit-identically on a CPU.
 """
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from timm.utils import ModelEmaV3
 from torch import nn
 
 import registry
@@ -53,6 +57,7 @@ class TrainResult:
     error: str | None = None
     resumed_from_epoch: int = 0  # epochs taken from a checkpoint (0 = trained from scratch)
     determinism: dict[str, Any] = field(default_factory=dict)
+    eval_variants: dict[str, float] = field(default_factory=dict)  # see ``score_variants``
 
 
 @dataclass
@@ -66,6 +71,12 @@ class Session:
     step: Step
     mean: torch.Tensor
     std: torch.Tensor
+    ema: ModelEmaV3 | None = None  # the weights' moving average (``TrainSpec.ema_decay``)
+
+    @property
+    def evaluated(self) -> nn.Module:
+        """The model the recipe scores: the moving average when there is one, else the weights."""
+        return self.model if self.ema is None else self.ema.module
 
 
 def seed_everything(seed: int) -> None:
@@ -102,14 +113,17 @@ def prepare(spec: RunSpec, data: ImageDataset, device: torch.device) -> Session:
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(train, step / steps_per_epoch)
     )
+    # the average is a copy made after the seeded init: it draws no random numbers
+    ema = ModelEmaV3(model, decay=train.ema_decay) if train.ema_decay > 0 else None
     return Session(
         model,
         optimizer,
         scheduler,
         torch.Generator(device=device).manual_seed(spec.seed),
-        make_step(model, optimizer, scheduler, train, device),
+        make_step(model, optimizer, scheduler, train, device, ema),
         torch.tensor(data.mean, device=device),
         torch.tensor(data.std, device=device),
+        ema,
     )
 
 
@@ -142,7 +156,9 @@ def train_model(
             result.status = "diverged"
             result.error = f"non-finite training loss at epoch {epoch} (lr {lr:.3g})"
             break
-        metrics = evaluate(session.model, val_split, session.mean, session.std, train, device)
+        metrics = evaluate(
+            session.evaluated, val_split, session.mean, session.std, train, device, train.tta_flip
+        )
         row = {"epoch": epoch, "train_loss": train_loss, "train_top1_pct": train_top1}
         row |= metrics | {"lr": lr, "seconds": time.perf_counter() - start}
         result.curves.append(row)
@@ -153,7 +169,29 @@ def train_model(
             on_epoch(epoch, row)
     if checkpoint is not None:
         checkpoint.unlink(missing_ok=True)
+    if result.status == "done" and result.curves:
+        result.eval_variants = score_variants(session, val_split, train, device)
+    result.model = session.evaluated
     return result
+
+
+def score_variants(
+    session: Session, split: BatchSource, train: TrainSpec, device: torch.device
+) -> dict[str, float]:
+    """Val top-1 (%) of the final weights scored every way the recipe levers allow.
+
+    Keys ``raw`` and ``raw_flip`` (the trained weights, without and with flip test-time
+    augmentation), plus ``ema`` and ``ema_flip`` when the run kept a moving average. The moving
+    average and the flip never change training, so these are the accuracies the same run would
+    have reported under each evaluation setting: paired candidates for choosing a recipe.
+    """
+    models = {"raw": session.model} | ({} if session.ema is None else {"ema": session.ema.module})
+    variants = {}
+    for name, model in models.items():
+        for flip in (False, True):
+            metrics = evaluate(model, split, session.mean, session.std, train, device, flip)
+            variants[name + ("_flip" if flip else "")] = metrics["val_top1_pct"]
+    return variants
 
 
 def train_epoch(
@@ -211,17 +249,25 @@ def evaluate(
     std: torch.Tensor,
     train: TrainSpec,
     device: torch.device,
+    flip: bool = False,
 ) -> dict[str, float]:
-    """Validation loss, top-1 and top-5 accuracy (%) over a whole split, in its order."""
+    """Validation loss, top-1 and top-5 accuracy (%) over a whole split, in its order.
+
+    Args:
+        flip: average the logits of each image and its horizontal mirror (test-time
+            augmentation, as airbench evaluates).
+    """
     model.eval()
     fmt = memory_format(train, device)
     loss_sum = torch.zeros((), device=device)
     top1 = torch.zeros((), device=device, dtype=torch.int64)
     top5 = torch.zeros((), device=device, dtype=torch.int64)
     for images, labels, _ in split.batches(train.batch_size, device):
+        inputs = normalize(images, mean, std).contiguous(memory_format=fmt)
         with _autocast(train, device):
-            logits = model(normalize(images, mean, std).contiguous(memory_format=fmt))
-        logits = logits.float()
+            logits = model(inputs).float()
+            if flip:
+                logits = (logits + model(inputs.flip(3)).float()) / 2
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         hits = logits.topk(min(5, logits.shape[1]), dim=1).indices == labels[:, None]
         top1 += hits[:, 0].sum()
@@ -240,8 +286,12 @@ def make_step(
     scheduler: Any,
     train: TrainSpec,
     device: torch.device,
+    ema: ModelEmaV3 | None = None,
 ) -> Step:
-    """One optimisation step; returns the (detached) loss and the number of correct predictions."""
+    """One optimisation step; returns the (detached) loss and the number of correct predictions.
+
+    With ``ema``, the moving average takes the new weights after every step.
+    """
     criterion = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
     forward = torch.compile(model) if train.compile else model
     fmt = memory_format(train, device)
@@ -254,6 +304,8 @@ def make_step(
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update(model, step=scheduler.last_epoch)
         return loss.detach(), (logits.argmax(1) == labels).sum()
 
     return step
@@ -282,6 +334,7 @@ def save_checkpoint(
         "model": session.model.state_dict(),
         "optimizer": session.optimizer.state_dict(),
         "scheduler": session.scheduler.state_dict(),
+        "ema": None if session.ema is None else session.ema.state_dict(),
         "generator": session.generator.get_state(),
         "torch_rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -300,6 +353,8 @@ def load_checkpoint(path: Path, session: Session, run_id: str) -> list[dict[str,
     session.model.load_state_dict(state["model"])
     session.optimizer.load_state_dict(state["optimizer"])
     session.scheduler.load_state_dict(state["scheduler"])
+    if session.ema is not None:
+        session.ema.load_state_dict(state["ema"])
     session.generator.set_state(state["generator"])
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"]:

@@ -12,6 +12,7 @@ import registry
 from bench.cli import main
 from bench.measure import latency
 from bench.run import execute_run
+from bench.schedule import lr_factor
 from bench.spec import CHANNELS_LAST_DEFAULT, DataSpec, MeasureSpec, RunSpec, TrainSpec
 from bench.store import RunFiles, record_path, write_record
 
@@ -69,7 +70,13 @@ def test_records_carry_measurements_and_share_one_latency(
         "precision": "fp32",
         "channels_last": CHANNELS_LAST_DEFAULT["cpu"],
         "zero_init_last": False,
+        "label_smoothing": 0.0,
+        "ema_decay": 0.0,
+        "tta_flip": False,
+        "lr_at_end": first["spec"]["train"]["lr"] * lr_factor(spec.train, spec.train.epochs),
     }
+    assert first["eval_variants"]["raw"] == first["final"]["val_top1_pct"]
+    assert first["cpu_seconds"] > 0
 
     out = tmp_path / "cam.png"
     assert main(["cam", "--study", "m", "--results", str(tmp_path), "--out", str(out)]) == 0

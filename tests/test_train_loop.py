@@ -43,8 +43,9 @@ def _kill_after(epoch_to_kill: int):
     return on_epoch
 
 
-def test_resume_is_bit_identical(tmp_path):
-    spec, data = _spec(), _tiny_data()
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])  # the moving average is checkpointed too
+def test_resume_is_bit_identical(tmp_path, ema_decay):
+    spec, data = _spec(ema_decay=ema_decay), _tiny_data()
     straight = train_model(spec, data, CPU)
     ckpt = tmp_path / "ckpt" / f"{spec.run_id}.pt"
     with pytest.raises(Killed):
