@@ -8,6 +8,11 @@ The tolerance comes from measured seed variance: ``k x s x sqrt(2 / n)``, where 
 seed std of a calibration study (the same recipe at more seeds, or the baseline study itself) and
 ``sqrt(2 / n)`` turns it into the std of a difference of two n-seed means. With k = 3, a re-run on
 other hardware (a fresh draw of the seed noise) fails with probability about 0.1 %.
+
+The gate fails closed: every value it reads is validated. A baseline or flag it cannot trust (no
+configurations, an accuracy outside 0..100 or not finite, a tolerance that is not a finite positive
+number) is a ``BenchError``; a configuration it cannot measure (no finished run, a finished run
+without a finite top-1) is a ``Regression``.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from bench.errors import BenchError
-from bench.report.tables import resolution, summary_table
+from bench.report.tables import ACCURACY, resolution
 from bench.store import read_records, records_frame
 
 DEFAULT_TOLERANCE = 5.0  # accuracy points, for baselines written before calibrated tolerances
@@ -33,10 +40,11 @@ class Regression:
     label: str
     baseline: float
     current: float | None
+    problem: str = "no finished run"  # why ``current`` is None
 
     def __str__(self) -> str:
         if self.current is None:
-            return f"{self.label}: no finished run (baseline {self.baseline:.2f}%)"
+            return f"{self.label}: {self.problem} (baseline {self.baseline:.2f}%)"
         drop = self.baseline - self.current
         return (
             f"{self.label}: top-1 {self.current:.2f}% vs baseline {self.baseline:.2f}% "
@@ -45,16 +53,25 @@ class Regression:
 
 
 def current_accuracies(results: Path, study: str) -> dict[str, dict[str, Any]]:
-    """config_id -> label, mean top-1 (%) and n seeds, from the finished runs of ``study``."""
+    """config_id -> label, mean top-1 (%), n finished seeds and ``unmeasured``, the finished seeds
+    whose top-1 is missing or not finite (never dropped from the mean silently)."""
     frame = records_frame(read_records(results, study)) if (results / study).is_dir() else None
     if frame is None or frame.empty:
         return {}
-    table = summary_table(frame)
-    return {
-        row.config_id: {"label": row.label, "val_top1_pct": row.val_top1_pct_mean, "n": int(row.n)}
-        for row in table.itertuples()
-        if row.n > 0
-    }
+    done = frame[frame["status"] == "done"]
+    top1 = done[ACCURACY] if ACCURACY in done else pd.Series(math.nan, index=done.index)
+    top1 = pd.to_numeric(top1, errors="coerce")
+    configs = {}
+    for config_id, runs in done.groupby("config_id", sort=False):
+        values = top1[runs.index]
+        finite = values[values.map(math.isfinite)]
+        configs[config_id] = {
+            "label": str(runs["label"].iloc[0]),
+            "val_top1_pct": float(finite.mean()) if len(finite) else math.nan,
+            "n": len(finite),
+            "unmeasured": len(values) - len(finite),
+        }
+    return configs
 
 
 def calibrated_tolerance(
@@ -103,11 +120,18 @@ def write_baseline(
     configs = current_accuracies(results, study)
     if not configs:
         raise BenchError(f"no finished runs of study {study!r} in {results}; run its grid first")
+    unmeasured = [c["label"] for c in configs.values() if c.pop("unmeasured")]
+    if unmeasured:
+        raise BenchError(
+            f"study {study!r} has finished runs without a finite top-1 ({', '.join(unmeasured)}); "
+            "re-run them before writing a baseline"
+        )
     if tolerance is None:
         n = min(c["n"] for c in configs.values())
         detail = calibrated_tolerance(results, calibration or study, n, k)
     else:
         detail = {"points": tolerance, "rule": "fixed by hand (--tolerance), not calibrated"}
+    check_tolerance(detail["points"], f"the tolerance of study {study!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     baseline = {
         "study": study,
@@ -116,12 +140,17 @@ def write_baseline(
         "tolerance": detail,
         "configs": configs,
     }
-    path.write_text(json.dumps(baseline, indent=1, sort_keys=True) + "\n")
+    path.write_text(json.dumps(baseline, indent=1, sort_keys=True, allow_nan=False) + "\n")
     return len(configs)
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
-    """Load a baseline file written by ``write_baseline``."""
+    """Load and validate a baseline file written by ``write_baseline``.
+
+    Raises:
+        BenchError: the file is missing or not JSON, or any value the gate reads is not
+            trustworthy (see the module docstring).
+    """
     try:
         baseline = json.loads(path.read_text())
     except FileNotFoundError:
@@ -132,25 +161,60 @@ def read_baseline(path: Path) -> dict[str, Any]:
         raise BenchError(f"baseline {path} is a folder; give the baseline's JSON file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BenchError(f"baseline {path} is not valid JSON ({err})") from None
+    except OSError as err:
+        raise BenchError(f"baseline {path} cannot be read ({err.strerror or err})") from None
     if not isinstance(baseline, dict) or not {"study", "configs"} <= set(baseline):
         raise BenchError(f"baseline {path} lacks 'study' or 'configs'; rewrite it with --update")
-    for config_id, entry in dict(baseline["configs"]).items():
-        valid = isinstance(entry, dict) and isinstance(entry.get("label"), str)
-        if not valid or not isinstance(entry.get("val_top1_pct"), int | float):
-            raise BenchError(
-                f"baseline {path}: entry {config_id!r} needs a label and a numeric val_top1_pct; "
-                "rewrite it with --update"
-            )
+    if not isinstance(baseline["study"], str) or not baseline["study"]:
+        raise BenchError(f"baseline {path}: 'study' must be a study name; rewrite it with --update")
+    configs = baseline["configs"]
+    if not isinstance(configs, dict) or not configs:
+        raise BenchError(
+            f"baseline {path} has no configurations, so it cannot fail; rewrite it with --update"
+        )
+    for config_id, entry in configs.items():
+        _check_entry(path, config_id, entry)
+    if "tolerance_points" in baseline:
+        check_tolerance(baseline["tolerance_points"], f"baseline {path}: tolerance_points")
     return baseline
 
 
+def _check_entry(path: Path, config_id: str, entry: Any) -> None:
+    valid = isinstance(entry, dict) and isinstance(entry.get("label"), str)
+    top1 = entry.get("val_top1_pct") if valid else None
+    if not _is_number(top1) or not 0 <= top1 <= 100:
+        raise BenchError(
+            f"baseline {path}: entry {config_id!r} needs a label and a val_top1_pct in 0..100 "
+            f"(got {top1!r}); rewrite it with --update"
+        )
+
+
+def check_tolerance(value: Any, what: str) -> None:
+    """Raise ``BenchError`` unless ``value`` is a finite number of accuracy points in (0, 100]."""
+    if not _is_number(value) or not 0 < value <= 100:
+        raise BenchError(
+            f"{what} is {value!r}; a tolerance must be a finite number of points in (0, 100]"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    """A finite int or float (a bool is not a number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def find_regressions(results: Path, baseline: dict[str, Any], tolerance: float) -> list[Regression]:
-    """The configurations of ``baseline`` whose accuracy fell by more than ``tolerance`` points."""
+    """The configurations of ``baseline`` whose accuracy fell by more than ``tolerance`` points,
+    or that the current records cannot measure."""
+    check_tolerance(tolerance, "the tolerance")
     current = current_accuracies(results, baseline["study"])
     regressions = []
     for config_id, base in baseline["configs"].items():
         now = current.get(config_id)
-        value = None if now is None or math.isnan(now["val_top1_pct"]) else now["val_top1_pct"]
-        if value is None or base["val_top1_pct"] - value > tolerance:
-            regressions.append(Regression(base["label"], base["val_top1_pct"], value))
+        if now is not None and now["unmeasured"]:
+            problem = f"{now['unmeasured']} finished run(s) without a finite top-1"
+            regressions.append(Regression(base["label"], base["val_top1_pct"], None, problem))
+        elif now is None or now["n"] == 0:
+            regressions.append(Regression(base["label"], base["val_top1_pct"], None))
+        elif base["val_top1_pct"] - now["val_top1_pct"] > tolerance:
+            regressions.append(Regression(base["label"], base["val_top1_pct"], now["val_top1_pct"]))
     return regressions

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import signal
 import sys
 import tomllib
@@ -251,6 +252,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from bench import check as gate
 
     baseline_path, results = Path(args.baseline), Path(args.results)
+    _check_flags(args)
     if args.update:
         study = args.study or _study_of(baseline_path)
         n = gate.write_baseline(
@@ -282,6 +284,17 @@ def cmd_check(args: argparse.Namespace) -> int:
         "of baseline"
     )
     return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """The gate fails closed on flags too: none is ignored silently."""
+    given = [f"--{name}" for name in ("study", "calibration", "k") if getattr(args, name)]
+    if given and not args.update:
+        raise BenchError(f"{', '.join(given)} only applies with --update; add --update or drop it")
+    if args.tolerance is not None and (args.calibration or args.k):
+        raise BenchError(
+            "--tolerance fixes the tolerance by hand, --calibration/--k calibrate it: give one"
+        )
 
 
 def _study_of(baseline: Path) -> str:
@@ -332,8 +345,8 @@ def _positive(kind: type) -> Callable[[str], Any]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} must be positive (> 0)")
+        if not 0 < value < math.inf:
+            raise argparse.ArgumentTypeError(f"{text} must be positive (> 0) and finite")
         return value
 
     parse.__name__ = f"positive {kind.__name__}"

@@ -74,7 +74,7 @@ def test_report_and_check(trained):
     # raise the bar above what was measured: the gate must fail and name both configurations
     data = json.loads((work / baseline).read_text())
     for config in data["configs"].values():
-        config["val_top1_pct"] += 50
+        config["val_top1_pct"] = min(100.0, config["val_top1_pct"] + 50)  # the gate reads 0..100
     (work / "bad.json").write_text(json.dumps(data))
     result = run_cli("check", "--baseline", "bad.json", cwd=work)
     assert result.returncode == 1
