@@ -147,7 +147,9 @@ def test_delta_and_p_need_three_seeds_a_side(tmp_path):
     )
     assert math.isclose(found["mde"], minimum_detectable_effect(math.sqrt(0.9), 2))
     report = (write_report(results, tmp_path / "reports", "d")[0]).read_text()
-    assert "+10.00 (p = 0.000)" in report and re.search(r"\+0\.50 +\|", report)
+    # seed-matched differences all 10: no noise, the interval is the point and p = 0
+    assert "+10.00 [+10.00, +10.00]" in report and "0.000 · 0.000 · 0.000" in report
+    assert re.search(r"\+0\.50 +\|", report)  # cbam: two seeds, no interval, no test
     assert "pooled std of top-1 0.95 points (5 dof)" in report
 
 

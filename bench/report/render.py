@@ -46,9 +46,20 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
                 mean_std(m, s)
                 for m, s in zip(table["val_top5_pct_mean"], table["val_top5_pct_std"], strict=True)
             ],
-            "Δ top-1 vs baseline (p)": [
-                _delta_p(d, p) for d, p in zip(table["top1_delta"], table["top1_p"], strict=True)
+            "Δ top-1 vs baseline, paired [95 % CI]": [
+                _delta_interval(d, lo, hi)
+                for d, lo, hi in zip(
+                    table["top1_delta"], table["top1_ci_low"], table["top1_ci_high"], strict=True
+                )
             ],
+            "ρ": table["top1_corr"].map(lambda v: MISSING if pd.isna(v) else f"{v:+.2f}"),
+            "p Welch · paired · Holm": [
+                _p_values(*ps)
+                for ps in zip(
+                    table["top1_p"], table["top1_paired_p"], table["top1_holm_p"], strict=True
+                )
+            ],
+            "verdict": table["verdict"].map(lambda v: MISSING if v is None or pd.isna(v) else v),
             "GMACs": table["gmacs"].map(lambda v: MISSING if pd.isna(v) else f"{v:.4f}"),
             "latency b=1 (ms, IQR)": [
                 MISSING
@@ -74,11 +85,18 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _delta_p(delta: float, p: float) -> str:
+def _delta_interval(delta: float, low: float, high: float) -> str:
+    """``+0.31 [+0.05, +0.57]``; the difference of the means alone where no interval exists."""
     if pd.isna(delta):
         return MISSING
     shown = f"{delta:+.2f}"
-    return shown if pd.isna(p) else f"{shown} (p = {p:.3f})"
+    return shown if pd.isna(low) else f"{shown} [{low:+.2f}, {high:+.2f}]"
+
+
+def _p_values(*values: float) -> str:
+    if all(pd.isna(v) for v in values):
+        return MISSING
+    return " · ".join(MISSING if pd.isna(v) else f"{v:.3f}" for v in values)
 
 
 # ---- paper layouts -------------------------------------------------------------------------------

@@ -6,7 +6,17 @@ import math
 
 import pandas as pd
 
-from bench.report.stats import minimum_detectable_effect, pooled_std, welch_p
+from bench.report.stats import (
+    ALPHA,
+    NO_PAIRS,
+    Paired,
+    holm,
+    minimum_detectable_effect,
+    paired_difference,
+    paired_mde,
+    pooled_std,
+    welch_p,
+)
 
 ACCURACY = "final_val_top1_pct"
 ARCHITECTURE_COLUMNS = ("gmacs", "latency_batch_1_median_ms", "latency_batch_1_iqr_ms")
@@ -22,12 +32,15 @@ MIN_SEEDS_FOR_TEST = 3  # per side: below it, no p-value is shown (the std itsel
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: size, cost, top-1/top-5 and saliency mean and std over seeds, n,
-    and the top-1 difference from its backbone's baseline row with Welch's p.
+    and the top-1 difference from its backbone's baseline row, unpaired and paired.
 
     Runs that failed or diverged are counted but kept out of the means; std is the sample std
     (ddof = 1) and is NaN with one seed. ``top1_delta`` is NaN on baseline rows and where the
-    backbone has no baseline; ``top1_p`` is NaN unless both sides have ``MIN_SEEDS_FOR_TEST`` seeds
-    and some variance.
+    backbone has no baseline; ``top1_p`` (Welch) is NaN unless both sides have
+    ``MIN_SEEDS_FOR_TEST`` seeds and some variance. The paired columns compare seed-matched runs:
+    ``top1_paired_delta`` with its 95 % interval (``top1_ci_low``/``_high``), ``top1_pairs``,
+    the between-arm correlation ``top1_corr``, the paired p and its Holm adjustment over every
+    comparison of the table (``top1_holm_p``); ``verdict`` says what the adjusted test decides.
     """
     done = frame[frame["status"] == "done"]
     keys = ["config_id", "label", "backbone", "attention", "placement", "hparams", "stages"]
@@ -48,39 +61,102 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         row["n"] = len(ok)
         row["not_done"] = len(runs) - len(ok)
         row["_top1"] = list(ok[ACCURACY]) if ACCURACY in ok else []
+        row["_by_seed"] = dict(zip(ok["seed"], ok[ACCURACY], strict=True)) if ACCURACY in ok else {}
         rows.append(row)
     table = pd.DataFrame(rows)
-    baselines = {r["backbone"]: r["_top1"] for r in rows if r["attention"] == "none"}
+    baselines = {r["backbone"]: r for r in rows if r["attention"] == "none"}
     table["top1_delta"] = [_delta(r, baselines) for r in rows]
     table["top1_p"] = [_p(r, baselines) for r in rows]
+    paired = [_paired(r, baselines) for r in rows]
+    for column, field in PAIRED_COLUMNS.items():
+        table[column] = [getattr(pair, field) for pair in paired]
+    table["top1_holm_p"] = holm(list(table["top1_paired_p"]))
+    table["verdict"] = [
+        _verdict(d, p)
+        for d, p in zip(table["top1_paired_delta"], table["top1_holm_p"], strict=True)
+    ]
     # baseline (no attention) first within each backbone, then by label
     table["_order"] = table["attention"] != "none"
-    table = table.sort_values(["backbone", "_order", "label"]).drop(columns=["_order", "_top1"])
-    return table
+    private = ["_order", "_top1", "_by_seed"]
+    return table.sort_values(["backbone", "_order", "label"]).drop(columns=private)
+
+
+PAIRED_COLUMNS = {  # summary column -> field of ``stats.Paired``
+    "top1_paired_delta": "delta",
+    "top1_ci_low": "low",
+    "top1_ci_high": "high",
+    "top1_pairs": "n",
+    "top1_corr": "corr",
+    "top1_paired_p": "p",
+    "top1_diff_std": "std_diff",
+}
+VERDICTS = ("better", "worse", "not resolved")
 
 
 def resolution(frame: pd.DataFrame) -> dict[str, float]:
     """What a study can resolve: pooled seed std of top-1 (points), its dof, the smallest n among
     the configurations with two seeds or more, the minimum detectable effect at that n (p < 0.05,
-    80 % power), and how many configurations have one seed only (``single``, never tested)."""
+    80 % power; Welch's unpaired test), how many configurations have one seed only (``single``,
+    never tested), and the paired view: the pooled std of seed-matched differences from the
+    baseline (``std_diff``, ``dof_diff``), the mean between-arm correlation (``corr``) and the
+    paired test's MDE at n pairs (``paired_mde``; nan without pairs)."""
     done = frame[frame["status"] == "done"]
     groups = [list(g[ACCURACY]) for _, g in done.groupby("config_id")] if len(done) else []
     std, dof = pooled_std(groups)
     n = min((len(g) for g in groups if len(g) >= 2), default=0)
     single = sum(len(g) == 1 for g in groups)
     mde = minimum_detectable_effect(std, n)
-    return {"std": std, "dof": dof, "n": n, "mde": mde, "single": single}
+    found = {"std": std, "dof": dof, "n": n, "mde": mde, "single": single}
+    return found | _paired_resolution(summary_table(frame) if len(done) else pd.DataFrame(), n)
 
 
-def _delta(row: dict, baselines: dict[str, list[float]]) -> float:
-    base = baselines.get(row["backbone"])
+def _paired_resolution(table: pd.DataFrame, n: int) -> dict[str, float]:
+    """Pooled std of the per-seed differences over the table's paired comparisons."""
+    if table.empty or "top1_pairs" not in table:
+        return {"std_diff": math.nan, "dof_diff": 0, "corr": math.nan, "paired_mde": math.nan}
+    pairs = table[table["top1_pairs"] >= 2]
+    dof = int((pairs["top1_pairs"] - 1).sum())
+    if dof == 0:
+        return {"std_diff": math.nan, "dof_diff": 0, "corr": math.nan, "paired_mde": math.nan}
+    variance = ((pairs["top1_pairs"] - 1) * pairs["top1_diff_std"] ** 2).sum() / dof
+    std_diff = math.sqrt(variance)
+    return {
+        "std_diff": std_diff,
+        "dof_diff": dof,
+        "corr": float(pairs["top1_corr"].mean()),
+        "paired_mde": paired_mde(std_diff, n),
+    }
+
+
+def _delta(row: dict, baselines: dict[str, dict]) -> float:
+    base = baselines[row["backbone"]]["_top1"] if row["backbone"] in baselines else []
     if row["attention"] == "none" or not base or not row["_top1"]:
         return math.nan
     return sum(row["_top1"]) / len(row["_top1"]) - sum(base) / len(base)
 
 
-def _p(row: dict, baselines: dict[str, list[float]]) -> float:
-    base = baselines.get(row["backbone"]) or []
+def _paired(row: dict, baselines: dict[str, dict]) -> Paired:
+    base = baselines.get(row["backbone"])
+    if row["attention"] == "none" or base is None:
+        return NO_PAIRS
+    found = paired_difference(base["_by_seed"], row["_by_seed"])
+    if found.n < MIN_SEEDS_FOR_TEST:  # the interval and test need three pairs, like Welch's
+        return Paired(found.delta, math.nan, math.nan, found.n, math.nan, math.nan, math.nan)
+    return found
+
+
+def _verdict(delta: float, holm_p: float) -> str | None:
+    """``better`` / ``worse`` when the Holm-adjusted paired test says so, else ``not resolved``;
+    None where there is no test."""
+    if not math.isfinite(holm_p):
+        return None
+    if holm_p < ALPHA:
+        return VERDICTS[0] if delta > 0 else VERDICTS[1]
+    return VERDICTS[2]
+
+
+def _p(row: dict, baselines: dict[str, dict]) -> float:
+    base = baselines[row["backbone"]]["_top1"] if row["backbone"] in baselines else []
     if row["attention"] == "none" or min(len(base), len(row["_top1"])) < MIN_SEEDS_FOR_TEST:
         return math.nan
     if pooled_std([base, row["_top1"]])[0] == 0:
