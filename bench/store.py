@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.spec import SCHEMA_VERSION
+from bench.record_check import flatten, is_newer_schema, record_problem
 
 FINAL_STATUSES = ("done", "diverged")  # a diverged run is a result; a failed one is worth retrying
 # record keys that are not measurements; everything else numeric becomes a DataFrame column
@@ -128,28 +128,52 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
 
 
 RUN_ID = re.compile("[0-9a-f]{12}")  # the name of a record file: its run id (``RunSpec.run_id``)
-REQUIRED = ("schema_version", "run_id", "spec", "status")  # what every record has
 STALE_TEMP_SECONDS = 60.0  # a record write takes milliseconds: an older temp file is a dead write
 _damaged: list[Path] = []  # records moved aside by this process, for the commands' summaries
+_warned: set[Path] = set()  # files a read skipped and named: each is named once per process
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
-    """The record at ``path``; ``None`` if there is none or it is damaged.
+def load_record(path: Path) -> tuple[Any, str | None]:
+    """The parsed JSON at ``path`` and why it is not a usable record (``None``: it is one).
 
-    A damaged record (not JSON, not an object, a field missing, ``done`` without final metrics, a
-    schema version this code does not read) is moved aside to ``<name>.corrupt``, reported on one
-    line on stderr and then counts as not run, so ``bench run`` recomputes it and ``bench report`` /
-    ``bench check`` go on with the rest.
+    ``(None, None)``: there is no file. Never raises for what is on disk: a folder or a symlink
+    loop under a record's name is a problem like a truncated file.
     """
     try:
         text = path.read_bytes()
     except FileNotFoundError:
-        return None
-    problem = _problem(text)
+        return None, None
+    except OSError as err:
+        return None, f"cannot be read: {err.strerror or err}"
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        return None, f"not JSON: {err}".splitlines()[0]
+    return record, record_problem(record)
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at ``path`` for ``bench run``; ``None`` if there is none or it is damaged.
+
+    A damaged record (not JSON, not an object, a field missing or of the wrong type, ``done``
+    without final metrics, an older schema) is moved aside to ``<name>.corrupt``, reported on one
+    line on stderr and then counts as not run, so ``bench run`` recomputes it. A record of a newer
+    schema is left in place and returned as it is: this bench neither reads nor recomputes it.
+    """
+    record, problem = load_record(path)
     if problem is None:
-        return json.loads(text)
+        return record
+    if is_newer_schema(record):
+        _warn(path, f"was written by a newer bench ({problem}); left in place, not recomputed")
+        return record
     corrupt = path.with_name(f"{path.name}.corrupt")
-    os.replace(path, corrupt)
+    try:
+        os.replace(path, corrupt)
+    except OSError as err:
+        raise BenchError(
+            f"{path} is a damaged record ({problem}) and cannot be moved aside "
+            f"({err.strerror or err}); move or delete it by hand"
+        ) from None
     _damaged.append(corrupt)
     print(
         f"bench: warning: {path} is a damaged record ({problem}); moved to {corrupt.name}, "
@@ -159,23 +183,11 @@ def read_record(path: Path) -> dict[str, Any] | None:
     return None
 
 
-def _problem(text: bytes) -> str | None:
-    try:
-        record = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        return f"not JSON: {err}".splitlines()[0]
-    if not isinstance(record, dict):
-        return f"a JSON {type(record).__name__}, not an object"
-    missing = [key for key in REQUIRED if key not in record]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    if record["status"] == "done" and not isinstance(record.get("final"), dict):
-        return "status done without final metrics"
-    if not isinstance(record["spec"], dict):
-        return "spec is not an object"
-    if record["schema_version"] != SCHEMA_VERSION:
-        return f"schema_version {record['schema_version']!r}, this bench reads {SCHEMA_VERSION}"
-    return None
+def _warn(path: Path, message: str) -> None:
+    """Name a skipped file on one stderr line, once per process however often it is read."""
+    if path not in _warned:
+        _warned.add(path)
+        print(f"bench: warning: {path} {message}", file=sys.stderr)
 
 
 def damaged_records() -> list[Path]:
@@ -206,19 +218,68 @@ def is_finished(path: Path) -> bool:
 
 
 def read_records(results: Path, study: str | None = None) -> list[dict[str, Any]]:
-    """Every record under ``results`` (or one study), in a stable order.
+    """Every record under ``results`` (or one study), each run once, in a stable order.
 
-    Only ``<run_id>.json`` files are records; other JSON (``results/baselines/*.json``) is not read.
+    Read-only: never moves or renames a file. Only ``<run_id>.json`` files are records; other JSON
+    (``results/baselines/*.json``) is not read. A second record of one run (the same run id or
+    spec, e.g. a copy under another name) is skipped and named. A damaged record, in place or moved
+    aside earlier (``.corrupt``) and not recomputed since, is skipped and named; where its
+    configuration has other records it comes back as a stub with status ``damaged`` (no numbers),
+    so every table counts it as not done. A newer schema's record is skipped and named.
     """
-    folders = [results / study] if study else sorted(p for p in results.iterdir() if p.is_dir())
-    records = []
-    for folder in folders:
-        for path in sorted(folder.glob("*.json")):
-            if RUN_ID.fullmatch(path.stem):
-                record = read_record(path)
-                if record is not None:
-                    records.append(record)
-    return records
+    if study:
+        folders = [results / study]
+    else:
+        folders = sorted(p for p in results.iterdir() if p.is_dir() and not p.is_symlink())
+    return [record for folder in folders for record in _study_records(folder)]
+
+
+def _study_records(folder: Path) -> list[dict[str, Any]]:
+    loaded = [
+        (p, *load_record(p)) for p in sorted(folder.glob("*.json")) if RUN_ID.fullmatch(p.stem)
+    ]
+    good = [(path, record) for path, record, problem in loaded if problem is None and record]
+    good.sort(key=lambda found: found[0].stem != found[1]["run_id"])  # the rightly named copy wins
+    records: dict[str, dict[str, Any]] = {}
+    first: dict[str, Path] = {}
+    for path, record in good:
+        keys = (record["run_id"], json.dumps(record["spec"], sort_keys=True))
+        seen = next((first[key] for key in keys if key in first), None)
+        if seen is not None:
+            _warn(path, f"is a second copy of run {record['run_id']} ({seen.name}); counted once")
+            continue
+        first |= dict.fromkeys(keys, path)
+        records[record["run_id"]] = record
+    damaged = [(path, record, problem) for path, record, problem in loaded if problem]
+    for path in sorted(folder.glob("*.json.corrupt")):
+        run_id = path.name.removesuffix(".json.corrupt")
+        if RUN_ID.fullmatch(run_id) and run_id not in records:  # not recomputed since
+            record, problem = load_record(path)
+            damaged.append((path, record, f"moved aside earlier: {problem or 'damaged'}"))
+    twins = {r["config_id"]: r for r in reversed(records.values())}
+    stubs = [_damaged_stub(path, record, problem, twins) for path, record, problem in damaged]
+    return [*records.values(), *(stub for stub in stubs if stub)]
+
+
+def _damaged_stub(
+    path: Path, record: Any, problem: str, twins: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Name a damaged record; a stub of it if a record of its configuration can stand in."""
+    if is_newer_schema(record):
+        _warn(path, f"was written by a newer bench ({problem}); skipped, left in place")
+        return None
+    _warn(path, f"is a damaged record ({problem}); skipped, its run counts as not done")
+    config_id = record.get("config_id") if isinstance(record, dict) else None
+    twin = twins.get(config_id) if isinstance(config_id, str) else None
+    if twin is None:
+        return None
+    stub = {key: twin[key] for key in STUB_KEYS if key in twin}
+    run_id = path.name.split(".")[0]
+    return stub | {"run_id": run_id, "status": "damaged", "error": problem, "final": None}
+
+
+# what a damaged record's stub takes from a record of its configuration: who it is, not numbers
+STUB_KEYS = ("schema_version", "config_id", "label", "spec", "environment", "execution")
 
 
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -246,16 +307,6 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "status": record["status"],
             "device": record.get("environment", {}).get("device_name"),
         }
-        row |= _flatten({k: v for k, v in record.items() if k not in NOT_MEASUREMENTS})
+        row |= flatten({k: v for k, v in record.items() if k not in NOT_MEASUREMENTS})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat |= _flatten(value, f"{prefix}{key}_")
-        elif value is None or isinstance(value, int | float | str | bool):
-            flat[f"{prefix}{key}"] = value
-    return flat

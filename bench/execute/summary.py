@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from bench.execute.common import Outcome
@@ -36,7 +37,7 @@ def accuracy_table(results: Path, study: str) -> Table | None:
         table.add_column(column)
     for row in summary.itertuples():
         top1 = mean_std(row.val_top1_pct_mean, row.val_top1_pct_std)
-        table.add_row(row.label, top1, str(row.n), str(row.not_done))
+        table.add_row(escape(row.label), top1, str(row.n), str(row.not_done))
     return table
 
 
@@ -52,10 +53,10 @@ def failure_table(outcome: Outcome, specs: list[RunSpec], results: Path) -> Tabl
         log = RunFiles(results, spec.study, spec.run_id).log
         table.add_row(
             spec.run_id,
-            spec.label,
+            escape(spec.label),
             str(spec.seed),
             outcome.statuses[spec.run_id],
-            outcome.errors.get(spec.run_id, ""),
+            escape(outcome.errors.get(spec.run_id, "")),
             str(log) if log.exists() else "",
         )
     return table
