@@ -25,52 +25,59 @@ class Domain(NamedTuple):
     rule: str
 
 
-def at_least(low: int) -> Domain:
-    return Domain(lambda v: v >= low, f"at least {low}")
+def between(low: int, high: int) -> Domain:
+    """An integer count or size from ``low`` to ``high``: the high end is far beyond any real
+    study, so a value past it is a typo (``epochs = 1000000000000``), never a request."""
+    return Domain(lambda v: low <= v <= high, f"between {low} and {high:_}")
+
+
+def up_to(high: float) -> Domain:
+    """A positive number up to ``high``."""
+    return Domain(lambda v: 0 < v <= high, f"in (0, {high}]")
 
 
 def one_of(choices: tuple[str, ...]) -> Domain:
     return Domain(lambda v: v in choices, f"one of {', '.join(choices)}")
 
 
-POSITIVE = Domain(lambda v: v > 0, "positive (> 0)")
-NON_NEGATIVE = Domain(lambda v: v >= 0, "non-negative")
 FRACTION = Domain(lambda v: 0 <= v <= 1, "between 0 and 1")
 BELOW_ONE = Domain(lambda v: 0 <= v < 1, "in [0, 1)")
 OPEN_FRACTION = Domain(lambda v: 0 < v < 1, "in (0, 1)")
 
+MAX_EPOCHS = 10_000
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit signed integer
 FIELDS: dict[str, dict[str, Domain]] = {
     "data": {
-        "image_size": at_least(1),
-        "train_size": at_least(1),
-        "val_size": at_least(1),
-        "seed": NON_NEGATIVE,
+        "image_size": between(1, 2048),
+        "train_size": between(1, 10_000_000),
+        "val_size": between(1, 10_000_000),
+        "seed": between(0, MAX_SEED),
     },
     "train": {
-        "epochs": at_least(1),
-        "batch_size": at_least(1),
+        "epochs": between(1, MAX_EPOCHS),
+        "batch_size": between(1, 65_536),
         "optimizer": one_of(OPTIMIZERS),
-        "lr": POSITIVE,
+        "lr": up_to(10.0),
         "momentum": BELOW_ONE,
-        "weight_decay": NON_NEGATIVE,
+        "weight_decay": FRACTION,
         "schedule": one_of(SCHEDULES),
         "milestones": Domain(lambda v: all(m >= 1 for m in v), "epochs, each at least 1"),
-        "gamma": POSITIVE,
-        "step_size": at_least(1),
-        "warmup_epochs": NON_NEGATIVE,
+        "gamma": up_to(1.0),
+        "step_size": between(1, MAX_EPOCHS),
+        "warmup_epochs": Domain(lambda v: 0 <= v <= MAX_EPOCHS, f"between 0 and {MAX_EPOCHS:_}"),
         "label_smoothing": BELOW_ONE,
         "random_erasing": FRACTION,
         "precision": one_of(PRECISIONS),
-        "checkpoint_every": NON_NEGATIVE,
+        "checkpoint_every": between(0, MAX_EPOCHS),
     },
     "measure": {
-        "latency_batch_bulk": at_least(1),
-        "latency_seconds": POSITIVE,
-        "sfd_images": NON_NEGATIVE,
+        "latency_batch_bulk": between(1, 4096),
+        "latency_seconds": up_to(600.0),
+        "sfd_images": between(0, 100_000),
         "sfd_tau": OPEN_FRACTION,
         "sfd_target": one_of(SFD_TARGETS),
-        "cam_images": NON_NEGATIVE,
-        "bootstrap": at_least(1),
+        "cam_images": between(0, 1000),
+        "bootstrap": between(1, 1_000_000),
     },
 }
 

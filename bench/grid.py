@@ -39,7 +39,7 @@ from typing import Any
 
 import registry
 from bench.data import DATASETS, native_image_size
-from bench.domains import check_fields, check_recipe
+from bench.domains import MAX_SEED, check_fields, check_recipe
 from bench.errors import GridError
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
 from registry.core import IncompatibleError, InvalidValueError, UnknownNameError, did_you_mean
@@ -290,8 +290,8 @@ def _resolve(
         except UnknownNameError as err:
             raise GridError(str(err)) from None
     seed = cell["seed"]
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise GridError(f"[grid] seed = {seed!r} must be a non-negative integer")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise GridError(f"[grid] seed = {seed!r} must be a non-negative integer below 2**63")
     extra = {k: v for k, v in cell.items() if k not in AXES}
     for key in extra:  # checked for every cell, so a typo is caught even where it is ignored
         if not any(key in registry.hparam_names(n) for n in registry.ATTENTIONS.names()):

@@ -9,7 +9,8 @@ like the others; only its short display (``r16``) is special, in ``describe_hpar
 
 ``resolve_hparams`` also checks each given value: it must have the type of the default (an int is
 accepted for a float; a ``None`` default takes an int; a tuple default takes a list of integers),
-and the counts and ratios in ``POSITIVE`` / ``NON_NEGATIVE`` must have that sign.
+and the counts and ratios in ``POSITIVE`` / ``NON_NEGATIVE`` must have that sign, every number
+must be finite, and none may exceed its bound in ``AT_MOST``.
 
 A module may take a hyper-parameter per backbone stage (ECA-Net's released models use one kernel
 size per stage): its registry metadata ``per_stage`` maps the list-valued hyper-parameter to the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,8 +37,20 @@ from registry.core import IncompatibleError, InvalidValueError, did_you_mean
 ANY = "*"  # what ``hparam_names`` lists for a constructor that takes ``**kwargs``
 SHORT = {"reduction": "r"}  # hyper-parameters a label always shows, as ``<short><value>``
 # hyper-parameters that are counts, sizes or ratios, by name (the same meaning in every module)
-POSITIVE = ("alpha", "dilation", "gamma", "heads", "kernel_size", "reduction")
+POSITIVE = ("alpha", "dilation", "gamma", "heads", "kernel_size", "ln_eps", "reduction")
 NON_NEGATIVE = ("beta", "num_dilated")
+# the largest value of each that any module means; beyond it a value is a typo, never a request
+AT_MOST = {
+    "alpha": 1.0,  # DAS: hidden width alpha x C, at most the channels themselves
+    "beta": 16,
+    "dilation": 64,
+    "gamma": 16,
+    "heads": 512,
+    "kernel_size": 31,
+    "ln_eps": 0.1,
+    "num_dilated": 8,
+    "reduction": 1024,
+}
 
 
 @functools.cache
@@ -159,6 +173,8 @@ def _check_value(attention: str, name: str, value: Any, default: Any) -> None:
         ok, kind = False, "positive (> 0)"
     if ok and name in NON_NEGATIVE and value < 0:
         ok, kind = False, "non-negative (>= 0)"
+    if ok and number and not (math.isfinite(value) and value <= AT_MOST.get(name, math.inf)):
+        ok, kind = False, f"finite and at most {AT_MOST.get(name, 'any float')}"
     if not ok:
         raise InvalidValueError(
             f"attention {attention!r}: {name} = {value!r} must be {kind} (default {default!r})"

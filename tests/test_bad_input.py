@@ -8,6 +8,7 @@ flag. They run ``bench.cli.main`` in-process, so hundreds of cases cost seconds.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 import bench.run
 from bench.cli import main
 from bench.domains import FIELDS
-from registry.hparams import NON_NEGATIVE, POSITIVE
+from registry.hparams import AT_MOST, NON_NEGATIVE, POSITIVE
 
 VALID: dict[str, dict[str, Any]] = {
     "study": {"name": "bad"},
@@ -36,6 +37,8 @@ def toml_value(value: Any) -> str:
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     if isinstance(value, float) and value != value:
         return "nan"
+    if isinstance(value, float) and abs(value) == float("inf"):
+        return "inf" if value > 0 else "-inf"
     return repr(value)
 
 
@@ -55,13 +58,20 @@ def with_value(table: str, key: str, value: Any) -> str:
 
 # values outside each field's domain (the domain table itself says which fields have one)
 OUT_OF_DOMAIN: dict[str, list[Any]] = {
-    "at least 1": [0, -1],
-    "non-negative": [-1],
-    "positive (> 0)": [0, -0.5, float("nan")],
     "between 0 and 1": [-0.1, 1.5],
     "in [0, 1)": [1.0, -0.2],
     "in (0, 1)": [0.0, 1.0],
 }
+
+
+def beyond(rule: str) -> list[Any]:
+    """Values just outside a ``between LOW and HIGH`` or ``in (0, HIGH]`` rule, and a NaN."""
+    bounds = re.fullmatch(r"between (\S+) and (\S+)|in \(0, (\S+)\]", rule)
+    assert bounds is not None, f"no out-of-domain values for the rule {rule!r}"
+    low, high, top = bounds.groups()
+    if top is not None:
+        return [0, -0.5, float(top) * 2, float("nan")]
+    return [int(low) - 1, int(high.replace("_", "")) + 1]
 
 
 def field_cases() -> list[tuple[str, str, Any, str]]:
@@ -73,7 +83,7 @@ def field_cases() -> list[tuple[str, str, Any, str]]:
             elif domain.rule.startswith("epochs"):
                 bad = [[0], [-3]]
             else:
-                bad = OUT_OF_DOMAIN[domain.rule]
+                bad = OUT_OF_DOMAIN.get(domain.rule) or beyond(domain.rule)
             cases += [(section, key, value, key) for value in bad]
     return cases
 
@@ -101,12 +111,17 @@ WRONG_TYPES = [
 def hparam_cases() -> list[tuple[str, str, Any]]:
     owner = {"alpha": "das", "dilation": "bam", "gamma": "eca", "heads": "mhsa"}
     owner |= {"kernel_size": "cbam", "reduction": "se", "beta": "eca", "num_dilated": "bam"}
+    owner |= {"ln_eps": "gc"}
     cases = []
     for name in POSITIVE:
         cases += [(owner[name], name, value) for value in (0, -2, "big")]
     for name in NON_NEGATIVE:
         cases += [(owner[name], name, value) for value in (-1, "x")]
     cases += [("se", "reduction", 2.5), ("se", "bias", 1), ("cbam", "channel_pool", 3)]
+    for name, high in AT_MOST.items():
+        cases += [(owner[name], name, high * 2 if high > 1 else high + 1)]
+    cases += [("das", "alpha", float("nan")), ("das", "alpha", float("inf"))]
+    cases += [("gc", "ln_eps", float("-inf")), ("gc", "ln_eps", float("nan"))]
     return cases
 
 

@@ -76,7 +76,8 @@ def test_bad_grid_values(grid, message):
     ("section", "table", "message"),
     [
         ("train", {"epochs": -1}, "must not be negative"),
-        ("train", {"epochs": 0}, "at least 1"),
+        ("train", {"epochs": 0}, "between 1 and"),
+        ("train", {"epochs": 10**12}, "between 1 and 10_000"),
         ("train", {"epochs": "ten"}, "wrong type"),
         ("train", {"lr": True}, "wrong type"),
         ("train", {"eppochs": 3}, "did you mean 'epochs'"),
