@@ -337,6 +337,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"bench: error: {message} (see `{self.prog} --help`)\n")
 
 
+def _folder(text: str) -> str:
+    """An argparse ``type``: a folder path, never the empty string (which would mean the current
+    folder, where a run would scatter its records)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; name a folder, e.g. results")
+    return text
+
+
 def _positive(kind: type) -> Callable[[str], Any]:
     """An argparse ``type``: a number of ``kind`` above zero."""
 
@@ -380,7 +388,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grid", default="quick", help="TOML file or bundled grid name (default: quick)"
     )
-    p.add_argument("--results", default="results", help="records folder (default: results)")
+    p.add_argument(
+        "--results", type=_folder, default="results", help="records folder (default: results)"
+    )
     p.add_argument("--data-root", default=None, help="overrides the grid's [data] root")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--retry-failed", action="store_true", help="also re-run runs that failed")
@@ -414,8 +424,8 @@ def _parser() -> argparse.ArgumentParser:
         "--images", type=_positive(int), default=8, help="rows (at most the maps each run stored)"
     )
     p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the sfd layer)")
-    p.add_argument("--results", default="results")
-    p.add_argument("--reports", default="reports")
+    p.add_argument("--results", type=_folder, default="results")
+    p.add_argument("--reports", type=_folder, default="reports")
     p.add_argument("--out", default=None, help="PNG path (default: <reports>/<study>_cam.png)")
     p.add_argument("--data-root", default=None, help="where a non-synthetic dataset lives")
     p.set_defaults(func=cmd_cam)
@@ -430,13 +440,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--table", default=None, help="with --paper: only this table (e.g. table10)")
     p.add_argument("--format", default="md", help="md (default), csv, latex, html or json")
-    p.add_argument("--results", default="results")
-    p.add_argument("--reports", default="reports")
+    p.add_argument("--results", type=_folder, default="results")
+    p.add_argument("--reports", type=_folder, default="reports")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("check", help="accuracy regression gate against a baseline")
     p.add_argument("--baseline", default="results/baselines/quick.json")
-    p.add_argument("--results", default="results")
+    p.add_argument("--results", type=_folder, default="results")
     p.add_argument(
         "--tolerance",
         type=_positive(float),

@@ -92,6 +92,10 @@ def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
         raise GridError(f"{path}: TOML syntax error: {err}") from None
     except UnicodeDecodeError:
         raise GridError(f"{path}: not a text file; a grid is a TOML file (UTF-8)") from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise GridError(
+            f"{path}: values nested too deeply; a grid nests lists a few levels"
+        ) from None
     try:
         grid = expand_grid(doc, data_root=data_root)
     except GridError as err:
