@@ -1,4 +1,5 @@
-"""The ``bench`` command: list | describe | run | cam | report | check. Thin: parse, call, print.
+"""The ``bench`` command: list | describe | plan | run | cam | report | check. Thin: parse, call,
+print.
 
 Every user error (unknown name, bad grid, missing data, ...) is one line on stderr and exit status
 2; a grid with failed runs exits 1 (on every re-run too, until ``--retry-failed`` re-runs them);
@@ -231,6 +232,61 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    """Seeds per configuration of a grid, from the noise and run times of its recipe's records."""
+    from bench.grid import load_grid
+    from bench.plan import make_plan, plan_rows
+
+    if args.target_mde is not None and args.hours is not None:
+        raise BenchError("give --target-mde or --hours, not both")
+    grid = load_grid(_grid_path(args.grid))
+    plan = make_plan(
+        grid,
+        Path(args.results),
+        target_mde=args.target_mde,
+        hours_per_config=args.hours,
+        conditions=args.conditions,
+    )
+    rows = plan_rows(plan)
+    if args.json:
+        print(json.dumps({"study": plan.study, "test": plan.test, "configurations": rows}))
+        return
+    noise = plan.noise
+    paired = (
+        f"; seed-matched differences: std {noise.std_diff:.3f} ({noise.dof_diff} dof, mean "
+        f"correlation {noise.corr:+.2f})"
+        if noise.paired
+        else ""
+    )
+    console.print(
+        f"recipe of [bold]{plan.study}[/bold] ({plan.conditions}): {noise.records} finished "
+        f"records in {', '.join(noise.studies)}; seed std {noise.std:.3f} points ({noise.dof} "
+        f"dof){paired}. Seeds per arm for the {plan.test}, 80 % power, p < 0.05."
+    )
+    table = Table("configuration", "in grid", "finished", "needed", "MDE", "missing", "min/run")
+    table.add_column("hours missing")
+    for row in rows:
+        table.add_row(
+            row["configuration"],
+            str(row["seeds_in_grid"]),
+            str(row["finished"]),
+            "out of reach"
+            if row["seeds_needed"] is None and args.target_mde
+            else str(row["seeds_needed"] or "—"),
+            _fmt(row["mde_points"], 2),
+            str(row["runs_missing"]),
+            _fmt(row["minutes_per_run"], 1),
+            _fmt(row["hours_missing"], 2),
+        )
+    console.print(table)
+    total = sum(row["hours_missing"] or 0 for row in rows)
+    console.print(f"missing runs: {sum(r['runs_missing'] for r in rows)}, about {total:.1f} h")
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     """Render the reports of one study (or all) from stored records."""
     from bench.report.write import write_reports
@@ -383,6 +439,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=_positive(int), default=224)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("plan", help="seeds a grid needs, from its recipe's measured noise")
+    p.add_argument("--grid", required=True, help="TOML file or bundled grid name")
+    p.add_argument(
+        "--results", type=_folder, default="results", help="records to read the noise from"
+    )
+    p.add_argument(
+        "--target-mde", type=_positive(float), default=None, help="points of top-1 to resolve"
+    )
+    p.add_argument(
+        "--hours", type=_positive(float), default=None, help="budget per configuration (arm)"
+    )
+    p.add_argument(
+        "--conditions", default="cpu fp32", help="device class and precision to plan for"
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("run", help="train every run of a grid")
     p.add_argument(

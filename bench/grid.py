@@ -12,7 +12,8 @@ A grid file has four tables::
     [train]   epochs = 4, lr = 0.2, schedule = "onecycle", ...         (fields of TrainSpec)
     [measure] sfd_images = 200, cam_layers = ["layer3"], ...    (optional; fields of MeasureSpec)
     [grid]    backbone = [...], attention = [...], placement = [...], stages = [[2], [3]],
-              seed = [0, 1], <attention hparam> = [...] (reduction = [8, 16], heads = [4, 8], ...),
+              seed = [0, 1] or seed = {count = 8} (the count ``bench plan`` asks for),
+              <attention hparam> = [...] (reduction = [8, 16], heads = [4, 8], ...),
               train = {random_erasing = 0.5}    (optional: this slice's [train] overrides)
 
 ``[[grid]]`` (an array of tables) takes the union of several slices. Any scalar may stand for a
@@ -44,6 +45,7 @@ from bench.errors import GridError
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
 from registry.core import IncompatibleError, InvalidValueError, UnknownNameError, did_you_mean
 
+MAX_SEED_COUNT = 1000  # seeds of one configuration; far beyond any study's plan
 AXES = ("backbone", "attention", "placement", "stages", "seed")
 TABLES = ("study", "data", "train", "measure", "grid")
 
@@ -258,13 +260,31 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _seeds(value: Any) -> Any:
+    """``seed = {count = N}`` (seeds 0 .. N-1; ``start = S`` shifts them): a planned seed count
+    (``bench plan``) as data; any other value is the seed axis as written."""
+    if not isinstance(value, dict):
+        return value
+    unknown = set(value) - {"count", "start"}
+    count, start = value.get("count"), value.get("start", 0)
+    if unknown or not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, start)):
+        raise GridError(
+            f"[grid] seed = {value!r}: write seed = {{count = N}} (optionally start = S), N >= 1"
+        )
+    if not 1 <= count <= MAX_SEED_COUNT or start < 0:
+        raise GridError(
+            f"[grid] seed = {value!r}: count must be 1..{MAX_SEED_COUNT} and start >= 0"
+        )
+    return list(range(start, start + count))
+
+
 def _cells(table: dict[str, Any]) -> list[dict[str, Any]]:
     """The cartesian product of one ``[grid]`` table, as dicts of axis -> value."""
     if not isinstance(table, dict) or "backbone" not in table:
         raise GridError("[grid] needs at least `backbone = [...]`")
     axes = dict(table)
     axes.setdefault("attention", "none")
-    axes.setdefault("seed", 0)
+    axes["seed"] = _seeds(axes.get("seed", 0))
     # a flat list is one choice (of stages, of kernel sizes), not an axis; a list of lists is one
     stages = axes.get("stages")
     if isinstance(stages, list) and stages and all(isinstance(s, int) for s in stages):

@@ -286,3 +286,29 @@ def _hashable(value: Any) -> Any:
 def _digest(obj: dict[str, Any]) -> str:
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def distinct_labels(labels: list[str], recipes: list[dict[str, Any]]) -> list[str]:
+    """``labels`` with the differing recipe fields appended where one label has several recipes.
+
+    Configurations that differ only in training (``random_erasing``, ``epochs``, ...) share the
+    architecture's label; e.g. ``resnet20`` twice becomes ``resnet20 (epochs 1)`` and
+    ``resnet20 (epochs 2)``. ``recipes`` are the canonical ``train`` dicts, one per label.
+    """
+    recipes = [ADDED_TRAIN_FIELDS | recipe for recipe in recipes]  # their defaults, spelled out
+    by_label: dict[str, list[dict[str, Any]]] = {}
+    for label, recipe in zip(labels, recipes, strict=True):
+        by_label.setdefault(label, []).append(recipe)
+    out = []
+    for label, recipe in zip(labels, recipes, strict=True):
+        variants = by_label[label]
+        keys = sorted(
+            {k for r in variants for k in r if len({_text(v.get(k)) for v in variants}) > 1}
+        )
+        shown = ", ".join(f"{k} {_text(recipe.get(k, '-'))}" for k in keys)
+        out.append(f"{label} ({shown})" if shown else label)
+    return out
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)

@@ -304,6 +304,7 @@ def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             "seed": spec["seed"],
             "dataset": spec["data"]["name"],
             "epochs": spec["train"]["epochs"],
+            "recipe": json.dumps(spec["train"], sort_keys=True),  # tells recipe variants apart
             "status": record["status"],
             "device": record.get("environment", {}).get("device_name"),
         }

@@ -16,7 +16,7 @@ from torch import nn
 from bench.data import Augment, ImageDataset, Split
 from bench.data.augment import normalize
 from bench.spec import DataSpec, RunSpec, TrainSpec
-from bench.train import build_for_run, make_optimizer, prepare, train_epoch
+from bench.train import build_for_run, make_optimizer, memory_format, prepare, train_epoch
 
 BATCH, SIZE, CLASSES = 128, 32, 10
 DEVICE = torch.device("cpu")
@@ -41,19 +41,25 @@ def harness_step(backbone: str = "resnet20", train: TrainSpec = TRAIN) -> Callab
 
 
 def minimal_step(backbone: str = "resnet20", train: TrainSpec = TRAIN) -> Callable[[], float]:
-    """Forward, loss, backward and optimiser step on an already normalised float batch."""
+    """Forward, loss, backward and optimiser step on an already normalised float batch, in the
+    harness's memory format and precision on ``DEVICE`` (so harness / minimal is overhead only)."""
     data = one_batch_dataset(train.batch_size)
     spec = RunSpec("speed", backbone, data=DataSpec("shapes"), train=train)
     torch.manual_seed(0)
-    model = build_for_run(spec, data)
+    fmt = memory_format(train, DEVICE)
+    model = build_for_run(spec, data).to(memory_format=fmt)
     optimizer = make_optimizer(model, train)
     criterion = nn.CrossEntropyLoss()
     images = normalize(data.train.images, torch.full((3,), 0.5), torch.full((3,), 0.25))
+    images = images.contiguous(memory_format=fmt)
     labels = data.train.labels
+    bf16 = train.uses_bf16(DEVICE.type)
     model.train()
 
     def step() -> float:
-        loss = criterion(model(images), labels)
+        with torch.autocast(DEVICE.type, torch.bfloat16, enabled=bf16):
+            logits = model(images)
+        loss = criterion(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -11,7 +11,7 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.grid import load_grid
 from bench.measure.latency import NOISY_SPREAD, REMEASURES
-from bench.report import plots
+from bench.report import plots, recipe
 from bench.report.document import source_of
 from bench.report.render import (
     FORMATS,
@@ -22,6 +22,7 @@ from bench.report.render import (
     summary_markdown,
 )
 from bench.report.tables import MIN_SEEDS_FOR_TEST, resolution, summary_table
+from bench.spec import distinct_labels
 from bench.store import read_records, records_frame
 
 PLOT_ALT = "top-1 accuracy per configuration"
@@ -65,6 +66,10 @@ def _markdown(
     for paragraph in _header(frame) + progress:
         lines += [paragraph, ""]
     lines += [summary_markdown(table), "", f"![{PLOT_ALT}]({plot.name})", ""]
+    if recipe.is_recipe_study(frame):
+        candidates = recipe.candidate_display(recipe.candidate_table(frame))
+        lines += ["## Candidate recipes", "", recipe.CAPTION, ""]
+        lines += [candidates.to_markdown(index=False, disable_numparse=True), ""]
     return "\n".join(lines)
 
 
@@ -74,6 +79,10 @@ def _html(
     body = [f"<h1>{html.escape(study)}</h1>"]
     body += [f"<p>{html.escape(paragraph)}</p>" for paragraph in _header(frame) + progress]
     body += [summary_display(table).to_html(index=False), html_figure(plot, PLOT_ALT)]
+    if recipe.is_recipe_study(frame):
+        candidates = recipe.candidate_display(recipe.candidate_table(frame))
+        body += ["<h2>Candidate recipes</h2>", f"<p>{html.escape(recipe.CAPTION)}</p>"]
+        body.append(candidates.to_html(index=False))
     return html_page(study, body)
 
 
@@ -82,7 +91,7 @@ def _header(frame: pd.DataFrame) -> list[str]:
     first = frame.iloc[0]
     devices = ", ".join(sorted(set(frame["device"].dropna()))) or "unknown device"
     return [
-        f"Dataset `{first['dataset']}`, {int(first['epochs'])} epochs. Accuracy: top-1/top-5 on "
+        f"Dataset `{first['dataset']}`, {_epochs(frame)} epochs. Accuracy: top-1/top-5 on "
         "the validation split at the last epoch (no model selection), in %, mean ± sample std over "
         "n seeds; "
         "failed or diverged runs are left out of the means and counted under *not done*. "
@@ -160,10 +169,11 @@ def _missing_line(study: str, frame: pd.DataFrame) -> list[str]:
     except BenchError:
         return []
     done = set(frame.loc[frame["status"] == "done", "run_id"])
+    labels = distinct_labels([s.label for s in specs], [s.canonical()["train"] for s in specs])
     seeds: dict[str, list[int]] = {}
-    for spec in specs:
+    for spec, label in zip(specs, labels, strict=True):
         if spec.run_id not in done:
-            seeds.setdefault(spec.label, []).append(spec.seed)
+            seeds.setdefault(label, []).append(spec.seed)
     if not seeds:
         return [f"Complete: every one of the {len(specs)} runs of the grid has a finished record."]
     missing = "; ".join(
@@ -183,3 +193,8 @@ def _latency_conditions(frame: pd.DataFrame) -> str:
         return "the training device"
     seen = frame[columns].dropna().drop_duplicates()
     return "; ".join(f"{d} ({p}, {int(t)} threads)" for d, p, t in seen.itertuples(index=False))
+
+
+def _epochs(frame: pd.DataFrame) -> str:
+    """``2`` or, for a study of several recipes, ``1, 2, 4``."""
+    return ", ".join(str(int(e)) for e in sorted(set(frame["epochs"].dropna())))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -17,6 +18,7 @@ from bench.report.stats import (
     pooled_std,
     welch_p,
 )
+from bench.spec import distinct_labels
 
 ACCURACY = "final_val_top1_pct"
 ARCHITECTURE_COLUMNS = ("gmacs", "latency_batch_1_median_ms", "latency_batch_1_iqr_ms")
@@ -61,9 +63,11 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         row["n"] = len(ok)
         row["not_done"] = len(runs) - len(ok)
         row["_top1"] = list(ok[ACCURACY]) if ACCURACY in ok else []
+        row["_recipe"] = json.loads(first["recipe"])
         row["_by_seed"] = dict(zip(ok["seed"], ok[ACCURACY], strict=True)) if ACCURACY in ok else {}
         rows.append(row)
     table = pd.DataFrame(rows)
+    table["label"] = distinct_labels(list(table["label"]), list(table["_recipe"]))
     baselines = {r["backbone"]: r for r in rows if r["attention"] == "none"}
     table["top1_delta"] = [_delta(r, baselines) for r in rows]
     table["top1_p"] = [_p(r, baselines) for r in rows]
@@ -77,7 +81,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     ]
     # baseline (no attention) first within each backbone, then by label
     table["_order"] = table["attention"] != "none"
-    private = ["_order", "_top1", "_by_seed"]
+    private = ["_order", "_top1", "_by_seed", "_recipe"]
     return table.sort_values(["backbone", "_order", "label"]).drop(columns=private)
 
 

@@ -1,0 +1,137 @@
+"""``bench plan``: seeds per configuration from the noise of a recipe's finished records."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench.cli import main
+from bench.grid import load_grid
+from bench.plan import make_plan
+from bench.report.stats import minimum_detectable_effect, paired_mde
+from tests.conftest import golden_record, write_golden
+
+GRID = """
+[study]
+name = "planned"
+[data]
+name = "shapes"
+train_size = 100
+[train]
+epochs = 2
+[[grid]]
+backbone = "resnet20"
+attention = ["none", "se"]
+seed = {count = 3}
+"""
+# 8 pilot seeds of the baseline, 8 of se: se moves with the baseline over seeds (paired)
+BASE = [90.0, 90.4, 89.7, 90.9, 90.2, 89.5, 90.6, 90.1]
+SE = [
+    v + 0.3 + d for v, d in zip(BASE, [0.05, -0.05, 0.1, -0.1, 0.0, 0.05, -0.05, 0.0], strict=True)
+]
+
+
+def _grid(tmp_path, text: str = GRID):
+    path = tmp_path / "planned.toml"
+    path.write_text(text)
+    return path
+
+
+def _records(study: str = "pilot", attentions: tuple[str, ...] = ("none", "se")) -> list:
+    values = {"none": BASE, "se": SE}
+    return [
+        golden_record(study, name, seed, top1, extra={"wall_seconds": 120.0})
+        for name in attentions
+        for seed, top1 in enumerate(values[name])
+    ]
+
+
+def test_seed_count_table_expands():
+    import tomllib
+
+    from bench.grid import expand_grid
+
+    grid = expand_grid(tomllib.loads(GRID))
+    assert sorted({s.seed for s in grid.specs}) == [0, 1, 2]
+
+
+def test_paired_plan_from_another_study_of_the_same_recipe(tmp_path):
+    results = tmp_path / "results"
+    write_golden(results, _records())
+    plan = make_plan(load_grid(_grid(tmp_path)), results, target_mde=0.1)
+    assert plan.noise.paired and plan.noise.records == 16 and plan.noise.studies == ("pilot",)
+    diffs = [s - b for s, b in zip(SE, BASE, strict=True)]
+    mean = sum(diffs) / len(diffs)
+    std_diff = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1))
+    assert plan.noise.std_diff == pytest.approx(std_diff)
+    needed = plan.configs[0].needed
+    assert needed is not None and paired_mde(std_diff, needed) <= 0.1 < paired_mde(
+        std_diff, needed - 1
+    )
+    # the pilot's runs belong to another study: none of the planned run ids is finished
+    assert all(c.done == 0 and c.missing == needed for c in plan.configs)
+    assert plan.configs[0].minutes_per_run == pytest.approx(2.0)
+    assert plan.configs[0].hours_missing == pytest.approx(needed * 2 / 60)
+
+
+def test_without_pairs_the_plan_uses_welch_on_the_seed_std(tmp_path):
+    results = tmp_path / "results"
+    write_golden(results, _records(attentions=("none",)))
+    plan = make_plan(load_grid(_grid(tmp_path)), results, hours_per_config=0.5)
+    assert not plan.noise.paired
+    # half an hour of 2-minute runs: 15 seeds of the baseline; se has no run time to plan with
+    assert [c.needed for c in plan.configs] == [15, None]
+    assert plan.configs[1].time_basis == "no similar record"
+    assert plan.noise.mde(15) == pytest.approx(minimum_detectable_effect(plan.noise.std, 15))
+
+
+def test_other_recipes_do_not_count(tmp_path):
+    results = tmp_path / "results"
+    write_golden(
+        results,
+        [golden_record("pilot", "none", s, v, train={"epochs": 3}) for s, v in enumerate(BASE)],
+    )
+    with pytest.raises(Exception, match="run a pilot first"):
+        make_plan(load_grid(_grid(tmp_path)), results)
+
+
+def test_cli_plan_json_and_bad_input(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_golden(results, _records())
+    grid = str(_grid(tmp_path))
+    assert (
+        main(["plan", "--grid", grid, "--results", str(results), "--target-mde", "0.2", "--json"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["test"] == "paired t-test"
+    assert [r["configuration"] for r in out["configurations"]] == [
+        "resnet20",
+        "resnet20 + se@block r16",
+    ]
+    assert all(r["mde_points"] <= 0.2 for r in out["configurations"])
+    for argv, needle in (
+        (["plan", "--grid", str(tmp_path / "nope.toml")], "nope"),
+        (["plan", "--grid", grid, "--results", str(tmp_path / "empty")], "pilot"),
+        (["plan", "--grid", grid, "--target-mde", "0"], "positive"),
+        (["plan", "--grid", grid, "--target-mde", "1", "--hours", "1"], "not both"),
+    ):
+        assert _exit_status(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_grid_seed_count_errors(tmp_path):
+    for bad in ("{count = 0}", "{count = 2, stride = 3}", '{count = "8"}'):
+        path = _grid(tmp_path, GRID.replace("seed = {count = 3}", f"seed = {bad}"))
+        assert main(["plan", "--grid", str(path)]) == 2
+
+
+def _exit_status(argv: list[str]) -> int:
+    """``main``'s return value, or the status argparse exits with on a bad flag."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code or 0)
