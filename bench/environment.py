@@ -14,7 +14,7 @@ from bench.errors import BenchError
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` -> the first CUDA GPU when there is one, else the CPU.
+    """``auto`` -> the first CUDA GPU when there is one, else the CPU; a CUDA one becomes current.
 
     Raises:
         BenchError: a device this machine does not have, or a name torch does not know.
@@ -39,6 +39,8 @@ def pick_device(name: str = "auto") -> torch.device:
             raise BenchError(
                 f"--device {name}: only {count} CUDA GPU(s) here (cuda:0..{count - 1})"
             )
+        # current device = this one: default streams, CUDA events and bare "cuda" tensors land here
+        torch.cuda.set_device(device)
     return device
 
 

@@ -282,20 +282,57 @@ def _damaged_stub(
 STUB_KEYS = ("schema_version", "config_id", "label", "spec", "environment", "execution")
 
 
+# the conditions every record had before GPUs ran: runs under them keep their config id and label
+REFERENCE_CONDITIONS = "cpu fp32"
+
+
+def run_conditions(record: dict[str, Any]) -> str:
+    """Device class and precision a record's numbers come from, e.g. ``"cuda bf16"``.
+
+    Not part of the run id (the spec's ``precision = "auto"`` resolves per device), so a study run
+    on a CPU and extended on a GPU holds both; records without ``execution`` resolve the spec.
+    """
+    device = record.get("environment", {}).get("device") or "cpu"
+    precision = (record.get("execution") or {}).get("precision")
+    if precision is None:
+        asked = record["spec"]["train"].get("precision", "auto")
+        precision = asked if asked != "auto" else ("bf16" if device == "cuda" else "fp32")
+    return f"{device} {precision}"
+
+
+def pooling_id(record: dict[str, Any]) -> str:
+    """What seeds are pooled by: the config id, plus the conditions when they are not the
+    reference and the batch a run backed off to after running out of memory, so fp32-CPU and
+    bf16-GPU seeds (or full- and half-batch seeds) of one configuration are never averaged."""
+    pooled = record["config_id"]
+    if record.get("oom_retries"):  # backed off to a smaller batch: a different recipe
+        pooled += f"@batch{record['batch_size_used']}"
+    conditions = run_conditions(record)
+    if conditions != REFERENCE_CONDITIONS:
+        pooled += f"@{conditions.replace(' ', '-')}"
+    return pooled
+
+
 def records_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run: spec axes, status, and every scalar measurement, flattened with ``_``.
 
     E.g. ``record["final"]["val_top1_pct"]`` becomes the column ``final_val_top1_pct``; lists
-    (curves, per-image scores) stay in the records.
+    (curves, per-image scores) stay in the records. ``config_id`` is the ``pooling_id`` and the
+    label names the conditions of runs outside ``REFERENCE_CONDITIONS`` (e.g. ``[cuda bf16]``).
     """
     rows = []
     for record in records:
         spec = record["spec"]
+        conditions = run_conditions(record)
+        shown = "" if conditions == REFERENCE_CONDITIONS else f" [{conditions}]"
+        if record.get("oom_retries"):
+            shown += f" [batch {record['batch_size_used']} after OOM]"
         row = {
             "study": spec["study"],
             "run_id": record["run_id"],
-            "config_id": record["config_id"],
-            "label": record["label"],
+            "config_id": pooling_id(record),
+            "label": record["label"] + shown,
+            "conditions": conditions,
             "backbone": spec["backbone"],
             "attention": spec["attention"],
             "placement": spec["placement"],

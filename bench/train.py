@@ -107,6 +107,10 @@ def prepare(spec: RunSpec, data: ImageDataset, device: torch.device) -> Session:
         torch.backends.cudnn.benchmark = (
             True  # fixed input shapes: let cuDNN pick the fastest kernels
         )
+        # fp32 means fp32: cuDNN convolutions default to TF32 (matmuls do not); both set, and
+        # recorded by determinism_note
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     model = build_for_run(spec, data).to(device).to(memory_format=memory_format(train, device))
     optimizer = make_optimizer(model, train)
     steps_per_epoch = max(1, len(data.train) // train.batch_size)
@@ -369,15 +373,20 @@ def determinism_note(
 
     On CUDA one forward/backward of a copy of the model runs under
     ``torch.use_deterministic_algorithms(True, warn_only=True)``; each op that warns (e.g. adaptive
-    pooling or deformable-conv backward, cuBLAS without CUBLAS_WORKSPACE_CONFIG) is listed. The
-    training itself stays fast (and non-deterministic): ``cudnn.benchmark`` picks kernels by timing.
+    pooling backward, cuBLAS without CUBLAS_WORKSPACE_CONFIG) is listed, warnings that torch gives
+    once per process included (``torch.set_warn_always``), and so are the ops that are
+    non-deterministic without any alert (``silent_nondeterministic_ops``). The training itself stays
+    fast (and non-deterministic): ``cudnn.benchmark`` picks kernels by timing. The TF32 flags are
+    recorded too.
     """
     if device.type != "cuda":
         return {"device": device.type, "repeatable": True, "nondeterministic_ops": []}
     images, labels, _ = next(iter(split.batches(train.batch_size, device)))
     probe = copy.deepcopy(session.model).train()
+    warn_always = torch.is_warn_always_enabled()
     with torch.random.fork_rng(devices=[device]), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        torch.set_warn_always(True)  # e.g. SDPA's backward warns once per process otherwise
         torch.use_deterministic_algorithms(True, warn_only=True)
         try:
             with _autocast(train, device):
@@ -385,18 +394,34 @@ def determinism_note(
             nn.functional.cross_entropy(logits.float(), labels).backward()
         finally:
             torch.use_deterministic_algorithms(False)
-    ops = sorted({_op_name(str(w.message)) for w in caught if "determinis" in str(w.message)})
+            torch.set_warn_always(warn_always)
+    ops = {_op_name(str(w.message)) for w in caught if "determinis" in str(w.message)}
     return {
         "device": device.type,
         "repeatable": False,
         "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
-        "nondeterministic_ops": ops,
+        "tf32": {
+            "matmul": torch.backends.cuda.matmul.allow_tf32,
+            "cudnn": torch.backends.cudnn.allow_tf32,
+        },
+        "nondeterministic_ops": sorted(ops | set(silent_nondeterministic_ops(session.model))),
     }
+
+
+def silent_nondeterministic_ops(model: nn.Module) -> list[str]:
+    """Ops of ``model`` that are non-deterministic on CUDA but raise no determinism alert."""
+    from torchvision.ops import DeformConv2d
+
+    if any(isinstance(m, DeformConv2d) for m in model.modules()):
+        return ["deform_conv2d backward (torchvision; atomicAdd, raises no alert)"]
+    return []
 
 
 def _op_name(message: str) -> str:
     if "CuBLAS" in message or "CUBLAS" in message:
         return "cublas (needs CUBLAS_WORKSPACE_CONFIG=:4096:8)"
+    if "attention" in message.lower():  # "Memory Efficient attention defaults to ..." and kin
+        return "scaled_dot_product_attention backward (fused kernel)"
     return message.split()[0]
 
 

@@ -137,3 +137,32 @@ def test_cpu_timing_keeps_at_least_five_samples() -> None:
 
     times = time_cpu_calls(lambda: sum(range(100)), min_seconds=0.0)
     assert len(times) >= MIN_CPU_SAMPLES and all(t > 0 for t in times)
+
+
+def test_device_latency_warms_every_setting_before_timing_and_flags_launch_bound() -> None:
+    """Peak memory counts timed calls only: every setting (training step included) is warmed up
+    before the first event, and the trained model's gradients are freed; the host time per call
+    sits beside the event time, and a call whose host time reaches it is launch-bound."""
+
+    class InstantTimer(StubTimer):  # events 0.001 ms apart: the host is always the bottleneck
+        def elapsed_ms(self, start: int, end: int) -> float:
+            return super().elapsed_ms(start, end) / 4000
+
+    timer = InstantTimer()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Flatten(), nn.Linear(4 * 8 * 8, 5))
+    model.register_forward_hook(lambda *_: timer.log.append("call"))
+    model(torch.randn(1, 3, 8, 8)).sum().backward()  # stale gradients of "training"
+    timer.log.clear()
+    result, _ = measure_latency(
+        model, 8, 3, 5, torch.device("cpu"), batch_bulk=4, min_seconds=0.0, timer=timer
+    )
+    first_sync = timer.log.index("sync")
+    # warm-up calls of batch 1, of the bulk batch and of the training step (a copy, hook included),
+    # all before the first synchronise and event
+    assert timer.log[: first_sync + 1] == ["call"] * (3 * WARMUP_CALLS) + ["sync"]
+    assert timer.log.index("event") > first_sync
+    assert all(p.grad is None for p in model.parameters())
+    for key in ("batch_1", "batch_bulk"):
+        assert result[key]["host_ms_per_call"] > 0
+        assert result[key]["launch_bound"] is True  # 0.001 ms of events, more of host time
+    assert result["train_step_ms"] > 0

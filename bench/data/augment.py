@@ -94,5 +94,5 @@ def random_erase(
     inside_rows = (rows >= top[:, None]) & (rows < (top + eh)[:, None])
     inside_cols = (cols >= left[:, None]) & (cols < (left + ew)[:, None])
     box = inside_rows[:, :, None] & inside_cols[:, None, :] & erase[:, None, None]
-    fill = torch.tensor(round(255 * ERASE_FILL), dtype=images.dtype, device=device)
-    return torch.where(box[:, None], fill, images)
+    # a Python scalar fill: torch.tensor(fill, device=...) would be a host-to-device copy per step
+    return images.masked_fill(box[:, None], round(255 * ERASE_FILL))

@@ -32,6 +32,7 @@ from bench.errors import BenchError
 from bench.execute.common import Outcome, progress_columns
 from bench.execute.locks import RunLock, claim, record_stamp
 from bench.execute.worker import DRIVER_PID_ENV, PREFIX, spec_payload
+from bench.measure.latency import GPU_SHARED_ENV
 from bench.run import failed_record
 from bench.spec import RunSpec
 from bench.store import RunFiles, read_record, write_record
@@ -98,11 +99,15 @@ class GpuSlots:
         self.used[gpu] -= 1
 
 
-def worker_env(gpu: str | None, threads: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment of one worker: its GPU, its share of CPU threads, the driver's pid."""
+def worker_env(
+    gpu: str | None, threads: int, base: dict[str, str] | None = None, shared_by: int = 1
+) -> dict[str, str]:
+    """The environment of one worker: its GPU and how many runs share it (``GPU_SHARED_ENV``, read
+    by the latency measurement), its share of CPU threads, the driver's pid."""
     env = dict(os.environ if base is None else base)
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+        env[GPU_SHARED_ENV] = str(shared_by)
     env.setdefault("OMP_NUM_THREADS", str(threads))
     env[DRIVER_PID_ENV] = str(os.getpid())
     return env
@@ -170,7 +175,8 @@ def run_processes(
                         if gpu is not None:
                             slots.release(gpu)
                         continue
-                    job = _start(spec, results, lock, gpu, threads, stamps[spec.run_id], progress)
+                    job = _start(spec, results, lock, gpu, threads, stamps[spec.run_id], progress,
+                                 shared_by=slots.per_gpu)  # fmt: skip
                     running.append(job)
                 time.sleep(POLL_SECONDS)
                 for job in list(running):
@@ -196,6 +202,8 @@ def _start(
     threads: int,
     stamp: tuple[int, int] | None,
     progress: Progress,
+    *,
+    shared_by: int = 1,
 ) -> Job:
     command = [
         sys.executable,
@@ -214,7 +222,7 @@ def _start(
         stdin=subprocess.DEVNULL,
         text=True,
         bufsize=1,
-        env=worker_env(gpu, threads),
+        env=worker_env(gpu, threads, shared_by=shared_by),
         pass_fds=(lock.fd,),  # the worker shares the run's lock for as long as it lives
     )
     where = "" if gpu is None else f" [GPU {gpu}]"

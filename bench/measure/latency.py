@@ -1,9 +1,15 @@
 """Latency, throughput, training-step time and peak memory, with the conditions that produced them.
 
-GPU: CUDA events around each call after a warm-up, one synchronise before the events are read (so
-the numbers are kernel time, not launch time); median and interquartile range (IQR) over at least
-``MIN_REPEATS`` calls or ``min_seconds`` of calls, whichever is more. Peak memory is
-``torch.cuda.max_memory_allocated`` over the timed calls (training step included).
+GPU: CUDA events around each call after a warm-up, one synchronise before the events are read;
+median and interquartile range (IQR) over at least ``MIN_REPEATS`` calls or ``min_seconds`` of
+calls, whichever is more. Event time is the GPU's time from the first to the last kernel of a call,
+idle gaps included: a small model at a small batch is launch-bound (the host enqueues kernels
+slower than the GPU runs them), so the host time per call is recorded beside it, the setting is
+flagged ``launch_bound`` when the host takes at least ``LAUNCH_BOUND`` of the event time, and a
+launch-bound inference setting is timed again as a CUDA-graph replay (``graph_median_ms``: the
+kernels alone). Peak memory (allocated, and reserved by the caching allocator) is counted over the
+timed calls only: every setting is warmed up (cuDNN autotuning) and the model's gradients are freed
+before the peak is reset.
 CPU: ``torch.utils.benchmark.Timer.blocked_autorange`` (its per-block means give median and IQR) at
 the current thread count, which is recorded; no peak memory.
 
@@ -24,8 +30,10 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import statistics
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +44,11 @@ MIN_REPEATS = 10
 MIN_CPU_SAMPLES = 5
 WARMUP_CALLS = 3
 BULK_BATCH = {"cuda": 256, "cpu": 32}
+BULK_PIXELS = 224 * 224  # the bulk batch shrinks above this image area (256 x 224 px on a GPU)
+# runs sharing this process's GPU (set by the process executor's --per-gpu): a latency timed while
+# other runs train on the same GPU is keyed and recorded as such, never reused as a clean one
+GPU_SHARED_ENV = "BENCH_GPU_SHARED_BY"
+LAUNCH_BOUND = 0.8  # host time per call / event time from which a setting is launch-bound
 NOISY_SPREAD = 0.2  # IQR / median above this flags a latency as noisy
 REMEASURES = 2  # a noisy setting is timed again this many times at most
 
@@ -65,17 +78,35 @@ class CudaTimer:
 
     def event(self) -> torch.cuda.Event:
         event = torch.cuda.Event(enable_timing=True)
-        event.record()
+        event.record(torch.cuda.current_stream(self.device))  # this device's, not the current one
         return event
 
     def elapsed_ms(self, start: torch.cuda.Event, end: torch.cuda.Event) -> float:
         return float(start.elapsed_time(end))
 
 
-def time_device_calls(fn: Callable[[], Any], timer: DeviceTimer, min_seconds: float) -> list[float]:
+def gpu_shared_by() -> int:
+    """How many runs share this process's GPU (1 unless the process executor packs them)."""
+    return int(os.environ.get(GPU_SHARED_ENV, "1"))
+
+
+def bulk_batch(device_type: str, image_size: int) -> int:
+    """The default throughput batch: ``BULK_BATCH``, scaled down for images above ``BULK_PIXELS``
+    so that activation memory stays that of 224 px."""
+    default = BULK_BATCH.get(device_type, 32)
+    return max(1, min(default, default * BULK_PIXELS // image_size**2))
+
+
+def time_device_calls(
+    fn: Callable[[], Any],
+    timer: DeviceTimer,
+    min_seconds: float,
+    host_ms: list[float] | None = None,
+) -> list[float]:
     """Milliseconds per call of ``fn``, timed with device events after a synchronised warm-up.
 
     Events are read only after a final ``synchronize``, so queued kernels are all counted.
+    ``host_ms``, if given, receives the host's milliseconds per call (enqueueing, not running).
     """
     for _ in range(WARMUP_CALLS):
         fn()
@@ -84,7 +115,10 @@ def time_device_calls(fn: Callable[[], Any], timer: DeviceTimer, min_seconds: fl
     elapsed_s = 0.0
     while len(marks) < MIN_REPEATS or elapsed_s < min_seconds:
         start = timer.event()
+        begin = time.perf_counter()
         fn()
+        if host_ms is not None:
+            host_ms.append((time.perf_counter() - begin) * 1e3)
         marks.append((start, timer.event()))
         if len(marks) % MIN_REPEATS == 0:  # check the budget now and then, not every call
             timer.synchronize()
@@ -168,37 +202,38 @@ def measure_latency(
     """Inference latency at batch 1 and a bulk batch, training-step time, peak memory.
 
     Args:
-        model: the network (not modified; the training step runs on a copy).
+        model: the network (its gradients are freed; the training step runs on a copy).
         image_size: input side in px.
         in_chans: input channels.
         num_classes: classifier outputs (for the training step's labels).
         device: where to measure.
         precision: "fp32" or "bf16" (autocast).
         channels_last: memory format of model and inputs.
-        batch_bulk: the throughput batch; None = 256 on CUDA, 32 on CPU.
+        batch_bulk: the throughput batch; None = ``bulk_batch`` (256 on CUDA, 32 on CPU, fewer
+            above 224 px).
         min_seconds: time spent per setting (at least ``MIN_REPEATS`` calls on a GPU).
         train_step: also time one SGD step at the bulk batch.
         timer: a ``DeviceTimer`` for non-CPU devices (default: CUDA events).
 
     Returns:
-        The record's ``latency`` dict and the peak memory in MB (None on CPU).
+        The record's ``latency`` dict (with ``peak_memory_reserved_mb`` on CUDA) and the peak
+        allocated memory in MB (None on CPU).
     """
     cuda = device.type == "cuda"
-    bulk = batch_bulk or BULK_BATCH.get(device.type, 32)
+    bulk = batch_bulk or bulk_batch(device.type, image_size)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     if device.type != "cpu":
         timer = timer or CudaTimer(device)
-    if cuda:
-        torch.cuda.reset_peak_memory_stats(device)
-
-    def run_timed(fn: Callable[[], Any]) -> list[float]:
-        if timer is None:
-            return time_cpu_calls(fn, min_seconds)
-        return time_device_calls(fn, timer, min_seconds)
-
-    was_training = model.training
-    model.eval()
+    model.zero_grad(set_to_none=True)  # the trained model's last gradients: not the step's memory
+    args = (image_size, in_chans, num_classes, device, fmt, autocast)
+    step = _train_step(model, bulk, *args) if train_step else None
+    inputs = {
+        key: torch.randn(batch, in_chans, image_size, image_size, device=device).contiguous(
+            memory_format=fmt
+        )
+        for key, batch in (("batch_1", 1), ("batch_bulk", bulk))
+    }
     result: dict[str, Any] = {
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if cuda else "cpu",
@@ -207,23 +242,80 @@ def measure_latency(
         "threads": torch.get_num_threads(),
         "timer": "cuda_events" if timer is not None else "torch.utils.benchmark.blocked_autorange",
     }
+    was_training = model.training
+    model.eval()
     try:
+        if timer is not None:  # autotune every setting first: the peak counts timed calls only
+            _warm_up(model, inputs.values(), step, autocast, timer)
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
         with torch.inference_mode(), autocast:
-            for key, batch in (("batch_1", 1), ("batch_bulk", bulk)):
-                x = torch.randn(batch, in_chans, image_size, image_size, device=device)
-                x = x.contiguous(memory_format=fmt)
+            for key, x in inputs.items():
                 forward = functools.partial(model, x)
-                result[key] = {"batch": batch} | steadiest(
-                    functools.partial(run_timed, forward), batch
-                )
+                result[key] = {"batch": len(x)} | time_setting(forward, timer, min_seconds, len(x))
     finally:
         model.train(was_training)
     result["train_step_ms"] = None
-    if train_step:
-        step = _train_step(model, bulk, image_size, in_chans, num_classes, device, fmt, autocast)
-        result["train_step_ms"] = summarise(run_timed(step), bulk)["median_ms"]
+    if step is not None:
+        times = time_cpu_calls(step, min_seconds) if timer is None else (
+            time_device_calls(step, timer, min_seconds))  # fmt: skip
+        result["train_step_ms"] = summarise(times, bulk)["median_ms"]
+    if cuda:
+        result["peak_memory_reserved_mb"] = torch.cuda.max_memory_reserved(device) / 2**20
     peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda else None
     return result, peak
+
+
+def _warm_up(
+    model: nn.Module,
+    inputs: Iterable[torch.Tensor],
+    step: Callable[[], None] | None,
+    autocast: torch.autocast,
+    timer: DeviceTimer,
+) -> None:
+    with torch.inference_mode(), autocast:
+        for x in inputs:
+            for _ in range(WARMUP_CALLS):
+                model(x)
+    for _ in range(WARMUP_CALLS if step is not None else 0):
+        step()
+    timer.synchronize()
+
+
+def time_setting(
+    fn: Callable[[], Any], timer: DeviceTimer | None, min_seconds: float, batch: int
+) -> dict[str, Any]:
+    """``steadiest`` timing of ``fn``; on a device also the host time per call, the launch-bound
+    flag and, for a launch-bound call on CUDA, the median of its CUDA-graph replay."""
+    if timer is None:
+        return steadiest(functools.partial(time_cpu_calls, fn, min_seconds), batch)
+    host: list[float] = []
+    stats = steadiest(functools.partial(time_device_calls, fn, timer, min_seconds, host), batch)
+    stats["host_ms_per_call"] = statistics.median(host)
+    stats["launch_bound"] = stats["host_ms_per_call"] >= LAUNCH_BOUND * stats["median_ms"]
+    if stats["launch_bound"] and isinstance(timer, CudaTimer):
+        try:
+            replay = graph_replay(fn, timer.device)
+            stats["graph_median_ms"] = statistics.median(
+                time_device_calls(replay, timer, min_seconds)
+            )
+        except Exception as err:  # a module that cannot be captured keeps its event time
+            stats["graph_error"] = f"{type(err).__name__}: {err}".splitlines()[0]
+    return stats
+
+
+def graph_replay(fn: Callable[[], Any], device: torch.device) -> Callable[[], None]:
+    """``fn`` captured once as a CUDA graph (``torch.cuda.graph``); its replay launches every
+    kernel of a call at once, so its event time is the kernels' time without launch gaps."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):
+        fn()  # a warm-up on a side stream, as capture requires
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
 
 
 def _train_step(

@@ -21,9 +21,10 @@ from torch import nn
 from bench.data import ImageDataset
 from bench.measure.flops import count_gmacs
 from bench.measure.latency import (
-    BULK_BATCH,
     architecture_key,
+    bulk_batch,
     cached_latency,
+    gpu_shared_by,
     measure_latency,
     remember_latency,
 )
@@ -100,7 +101,7 @@ def _latency_fields(
     train = spec.train
     precision = train.resolved_precision(device.type)
     channels_last = train.uses_channels_last(device.type)
-    bulk = spec.measure.latency_batch_bulk or BULK_BATCH.get(device.type, 32)
+    bulk = spec.measure.latency_batch_bulk or bulk_batch(device.type, data.image_size)
     arch = {
         "backbone": spec.backbone,
         "attention": spec.attention,
@@ -117,6 +118,8 @@ def _latency_fields(
         "batch_bulk": bulk,
         "train_step": spec.measure.train_step,
     }
+    if cuda:  # (CPU keys stay those of the records measured before GPUs ran)
+        arch["gpu_shared_by"] = gpu_shared_by()
     key = architecture_key(arch)
     found = cached_latency(key, study_folder)
     if found is None:
@@ -132,6 +135,8 @@ def _latency_fields(
             min_seconds=spec.measure.latency_seconds,
             train_step=spec.measure.train_step,
         )
+        if cuda:
+            latency["gpu_shared_by"] = arch["gpu_shared_by"]
         found = (spec.run_id, latency, peak)
         remember_latency(key, *found)
     run_id, latency, peak = found

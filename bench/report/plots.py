@@ -15,6 +15,7 @@ import seaborn as sns
 
 from bench.report.layouts import TableResult
 from bench.report.metrics import METRICS
+from bench.store import pooling_id
 
 
 def accuracy_per_config(frame: pd.DataFrame, path: Path) -> Path:
@@ -85,7 +86,7 @@ def _points(results: list[TableResult], records: dict[str, dict], x_metric: str)
                 acc = (record.get("final") or {}).get("val_top1_pct")
                 if record.get("status") != "done" or cost is None or acc is None:
                     continue
-                entry = by_config.setdefault(record["config_id"], {"label": row.row.label})
+                entry = by_config.setdefault(pooling_id(record), {"label": row.row.label})
                 entry.setdefault("runs", {})[run_id] = (float(cost), float(acc))  # type: ignore[arg-type]
     rows = []
     for entry in by_config.values():

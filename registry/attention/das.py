@@ -150,7 +150,9 @@ class DeformableAttentionGate(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Gate ``x`` element-wise; output shape equals input shape."""
-        return x * torch.sigmoid(self.norm_out(self.mix(self.reduce(x))))
+        gate = torch.sigmoid(self.norm_out(self.mix(self.reduce(x))))
+        # the deformable conv runs in fp32 under autocast: an fp32 gate would promote the stream
+        return x * gate.to(x.dtype)
 
 
 _META: dict[str, Any] = {"default_placement": "stage", "spatial": True, "stage_rule": "all"}

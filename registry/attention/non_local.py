@@ -36,11 +36,15 @@ class SelfAttention2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add the attended values to ``x``; output shape equals input shape."""
         n, c, h, w = x.shape
+        # (N, 1, HW, d): SDPA's fused kernels take 4-D input only; 3-D falls back to the math path
         q, k, v = (
-            proj(x).flatten(2).transpose(1, 2) for proj in (self.query, self.key, self.value)
+            proj(x).flatten(2).transpose(1, 2).unsqueeze(1)
+            for proj in (self.query, self.key, self.value)
         )
         out = F.scaled_dot_product_attention(q, k, v, scale=1.0)  # SAGAN does not scale
-        return x + self.gamma * out.transpose(1, 2).reshape(n, c, h, w)
+        out = out.squeeze(1).transpose(1, 2).reshape(n, c, h, w)
+        # gamma in the attended values' dtype: an fp32 gamma would promote a bf16 stream to fp32
+        return x + self.gamma.to(out.dtype) * out
 
 
 ATTENTIONS.register(
