@@ -139,3 +139,24 @@ def test_one_epoch_cifar_grid_through_cli(tmp_path):
     assert record["spec"]["data"]["name"] == "cifar10" and "root" not in record["spec"]["data"]
     assert record["determinism"]["repeatable"] is True
     assert not any((tmp_path / "results" / "tinycifar" / "ckpt").glob("*.pt"))
+
+
+def test_image_folder_workers_persist_across_epochs(tmp_path, monkeypatch):
+    """One DataLoader per split and settings, its worker started once, yet a fresh shuffle per
+    epoch from the run's stream (same stream, same order)."""
+    monkeypatch.setenv("BENCH_WORKERS", "1")
+    write_image_folder(tmp_path, classes=3, per_class=4)
+    data = load_dataset(DataSpec("imagefolder", root=str(tmp_path), image_size=32))
+    gen = torch.Generator().manual_seed(0)
+
+    def epoch() -> list[int]:
+        return [y for _, labels, _ in data.train.batches(4, CPU, generator=gen) for y in labels]
+
+    first = epoch()
+    ((loader, _),) = data.train.loaders.values()
+    workers = loader._iterator  # the persistent workers' iterator, kept between epochs
+    second = epoch()
+    assert loader.persistent_workers and loader._iterator is workers
+    assert len(data.train.loaders) == 1 and sorted(first) == sorted(second) and first != second
+    gen.manual_seed(0)
+    assert epoch() == first

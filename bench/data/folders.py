@@ -17,13 +17,13 @@ import functools
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -100,6 +100,10 @@ class FileSplit:
     eval_transform: v2.Transform
     image_size: int
     in_chans: int = 3
+    # one DataLoader per (batch, augment, drop_last, pin): persistent workers live across epochs
+    loaders: dict[tuple, tuple[DataLoader, torch.Generator]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -121,24 +125,42 @@ class FileSplit:
         drop_last: bool = False,
     ) -> Iterator[Batch]:
         """Batches on ``device``; shuffled (from ``generator``'s stream) when one is given."""
-        transform = self.train_transform if augment else self.eval_transform
-        sampler_gen = None
+        loader, sampler_gen = self._loader(
+            batch_size, augment, drop_last, device.type == "cuda", shuffle=generator is not None
+        )
         if generator is not None:  # a CPU stream for the sampler, drawn from the run's stream
             draw = torch.randint(2**62, (1,), device=generator.device, generator=generator)
-            sampler_gen = torch.Generator().manual_seed(int(draw))
-        loader = DataLoader(
-            FolderImages(self.samples, transform, self.has_masks),
-            batch_size=batch_size,
-            shuffle=generator is not None,
-            generator=sampler_gen,
-            drop_last=drop_last,
-            num_workers=_workers(),
-            pin_memory=device.type == "cuda",
-            collate_fn=_collate,
-        )
+            sampler_gen.manual_seed(int(draw))
         for images, labels, masks in loader:
             masks = None if masks is None else masks.to(device, non_blocking=True)
             yield images.to(device, non_blocking=True), labels.to(device, non_blocking=True), masks
+
+    def _loader(
+        self, batch_size: int, augment: bool, drop_last: bool, pin: bool, *, shuffle: bool
+    ) -> tuple[DataLoader, torch.Generator]:
+        """The split's DataLoader for these settings, made once: its workers persist across
+        epochs (no process start-up per epoch); its sampler's generator is re-seeded per epoch."""
+        key = (batch_size, augment, drop_last, pin, shuffle)
+        if key not in self.loaders:
+            transform = self.train_transform if augment else self.eval_transform
+            sampler_gen, workers = torch.Generator(), _workers()
+            images = FolderImages(self.samples, transform, self.has_masks)
+            # the order comes from sampler_gen alone (re-seeded per epoch); the workers' seed from
+            # the loader's own generator, drawn once as they start
+            order = RandomSampler(images, generator=sampler_gen) if shuffle else None
+            loader = DataLoader(
+                images,
+                batch_size=batch_size,
+                sampler=order,
+                generator=torch.Generator().manual_seed(0),
+                drop_last=drop_last,
+                num_workers=workers,
+                persistent_workers=workers > 0,
+                pin_memory=pin,
+                collate_fn=_collate,
+            )
+            self.loaders[key] = (loader, sampler_gen)
+        return self.loaders[key]
 
 
 def _collate(items: list[tuple[torch.Tensor, int, torch.Tensor]]) -> Batch:
@@ -149,7 +171,10 @@ def _collate(items: list[tuple[torch.Tensor, int, torch.Tensor]]) -> Batch:
 
 
 def _workers() -> int:
-    default = min(8, (os.cpu_count() or 2) // 2)
+    """``$BENCH_WORKERS``, else half this process's CPU share, at most 8. A packed run's share is
+    its ``OMP_NUM_THREADS`` (the process executor splits the cores between the runs of a GPU)."""
+    share = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 2))
+    default = min(8, share // 2)
     return int(os.environ.get(WORKERS_ENV, default))
 
 
