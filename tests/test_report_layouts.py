@@ -219,8 +219,10 @@ def test_significance_marker(tmp_path):
     [result], _ = measure_tables(tmp_path, [table], [Source("sig", "se")])
     frame = render.display_frame(result)
     r16 = frame[frame["model"] == "r = 16"].iloc[0]["top-1 err. (%)"]
-    assert r16.endswith("*") and "(-10.00)" in r16
+    # seed-matched differences all -10: the paired interval is the point, Holm keeps it
+    assert r16.endswith("*") and "(-10.00 [-10.00, -10.00])" in r16
     assert not frame.iloc[0]["top-1 err. (%)"].endswith("*")
+    assert "Resolution (top-1 err. (%)): pooled seed std 0.10" in render.table_markdown(result)
     assert welch_p([70, 70.1, 69.9], [60, 60.1, 59.9]) < 1e-4
     assert math.isnan(welch_p([70], [60, 61]))
 
@@ -269,7 +271,7 @@ def test_every_format(golden, tmp_path, fmt):
         doc = json.loads(text)
         cell = doc["tables"][0]["cells"][0]
         assert cell["row"] == "ResNet50" and cell["n"] == 2 and cell["published"] == 87.85
-        assert doc["tables"][0]["significance_test"].startswith("welch")
+        assert doc["tables"][0]["significance_test"].startswith("paired_t_holm")
     if fmt == "latex":
         assert r"\toprule" in text and r"$\pm$" in text
     if fmt in ("md", "html"):

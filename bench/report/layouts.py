@@ -4,8 +4,12 @@ published ones.
 Each row of a paper table selects the runs that reproduce it (by registry names; smoke twins map the
 paper's backbone/dataset to a stand-in, see ``[study] stand_in``), and each metric cell holds the
 per-seed values, their mean ± sample std and n, the published value, the difference from the
-row's baseline and whether that difference exceeds the seed noise (``stats.welch_p``). Numbers
-stay numeric; ``render`` formats them.
+row's baseline and whether that difference exceeds the seed noise. Runs with the same seed share
+the backbone's init and batch order, so a row is compared with its baseline by the paired
+difference of seed-matched runs (``stats.paired_difference``: 95 % interval, correlation, paired
+t-test), and the paired p-values of a table are Holm-adjusted over its comparisons; rows whose
+seeds do not match the baseline's fall back to Welch's test. Numbers stay numeric; ``render``
+formats them.
 """
 
 from __future__ import annotations
@@ -20,7 +24,19 @@ import pandas as pd
 import registry
 from bench.report.metrics import METRICS, Metric
 from bench.report.papers import PaperTable, Row
-from bench.report.stats import Summary, is_significant, summarise, welch_p
+from bench.report.stats import (
+    NO_PAIRS,
+    Paired,
+    Summary,
+    holm,
+    is_significant,
+    minimum_detectable_effect,
+    paired_difference,
+    paired_mde,
+    pooled_std,
+    summarise,
+    welch_p,
+)
 from bench.spec import ADDED_TRAIN_FIELDS
 from bench.store import records_frame
 
@@ -35,8 +51,11 @@ class Cell:
     summary: Summary
     published: float | None = None
     delta: float = math.nan  # mean minus the baseline row's mean
-    p_value: float = math.nan
-    significant: bool = False
+    p_value: float = math.nan  # Welch's, unpaired
+    significant: bool = False  # the Holm-adjusted paired test's verdict (Welch's without pairs)
+    by_seed: dict[int, float] = field(default_factory=dict)
+    paired: Paired = NO_PAIRS  # seed-matched difference from the baseline row (>= 3 pairs)
+    holm_p: float = math.nan  # the paired p after Holm's adjustment over the table
 
 
 @dataclass
@@ -65,6 +84,7 @@ class TableResult:
     expected_runs: int | None = None
     missing_runs: int | None = None
     studies: list[str] = field(default_factory=list)
+    resolution: dict[str, float] = field(default_factory=dict)  # see ``table_resolution``
 
     @property
     def synthetic(self) -> bool:
@@ -110,6 +130,7 @@ def build_table(
     """
     results = [_row_result(table, row, frame) for row in table.rows]
     _compare_with_baselines(table, results)
+    _holm_verdicts(table, results)
     used = (
         frame[frame["run_id"].isin({i for r in results for i in r.run_ids})]
         if len(frame)
@@ -131,6 +152,7 @@ def build_table(
         None if expected is None else len(expected),
         None if expected is None else len(expected - done_ids),
         sorted(set(used["study"])) if len(used) else [],
+        table_resolution(table, results),
     )
 
 
@@ -145,6 +167,8 @@ def _row_result(table: PaperTable, row: Row, frame: pd.DataFrame) -> RowResult:
         if not metric.per_seed and values:
             values = values[:1]
         cells[key] = Cell(values, summarise(values), row.published.get(key))
+        if metric.per_seed:
+            cells[key].by_seed = metric_by_seed(metric, done)
     if len(done) and done["config_id"].nunique() > 1:
         notes.append(f"{done['config_id'].nunique()} configurations pooled")
     ids = list(runs["run_id"]) if len(runs) else []
@@ -158,6 +182,44 @@ def metric_values(metric: Metric, runs: pd.DataFrame) -> list[float]:
     values = [float(v) for v in runs[metric.column] if v is not None and not pd.isna(v)]
     values = [100.0 - v if metric.error else v for v in values]
     return [v * metric.scale for v in values]
+
+
+def metric_by_seed(metric: Metric, runs: pd.DataFrame) -> dict[int, float]:
+    """``{seed: value}`` of ``metric`` over ``runs`` (as ``metric_values``), for pairing."""
+    if metric.column not in runs:
+        return {}
+    pairs = [(int(s), v) for s, v in zip(runs["seed"], runs[metric.column], strict=True)]
+    pairs = [(s, float(v)) for s, v in pairs if v is not None and not pd.isna(v)]
+    return {s: (100.0 - v if metric.error else v) * metric.scale for s, v in pairs}
+
+
+def table_resolution(table: PaperTable, results: list[RowResult]) -> dict[str, float]:
+    """What the table resolves on its first per-seed metric: pooled seed std, the smallest n of a
+    row with two seeds or more, Welch's MDE there, and the paired MDE from the pooled std of the
+    seed-matched differences (nan without pairs)."""
+    key = next((k for k in table.metrics if METRICS[k].per_seed), None)
+    if key is None:
+        return {}
+    cells = [r.cells[key] for r in results]
+    std, dof = pooled_std([c.values for c in cells])
+    n = min((len(c.values) for c in cells if len(c.values) >= 2), default=0)
+    pairs = [c.paired for c in cells if c.paired.n >= 2 and math.isfinite(c.paired.std_diff)]
+    dof_diff = sum(p.n - 1 for p in pairs)
+    std_diff = (
+        math.sqrt(sum((p.n - 1) * p.std_diff**2 for p in pairs) / dof_diff)
+        if dof_diff
+        else math.nan
+    )
+    return {
+        "metric": key,
+        "std": std,
+        "dof": dof,
+        "n": n,
+        "mde": minimum_detectable_effect(std, n),
+        "std_diff": std_diff,
+        "dof_diff": dof_diff,
+        "paired_mde": paired_mde(std_diff, n),
+    }
 
 
 def _unknown_names(row: Row) -> list[str]:
@@ -244,3 +306,21 @@ def _compare_with_baselines(table: PaperTable, results: list[RowResult]) -> None
             if METRICS[key].per_seed:
                 cell.p_value = welch_p(cell.values, other.values)
                 cell.significant = is_significant(cell.p_value)
+                pair = paired_difference(other.by_seed, cell.by_seed)
+                if pair.n >= MIN_PAIRS:
+                    cell.paired = pair
+
+
+MIN_PAIRS = 3  # seed-matched pairs for an interval and a paired test (as Welch's needs 3 a side)
+
+
+def _holm_verdicts(table: PaperTable, results: list[RowResult]) -> None:
+    """Per metric, Holm-adjust the paired p-values of the table's comparisons; a paired cell's
+    verdict is its adjusted p's (cells without pairs keep Welch's)."""
+    for key in table.metrics:
+        cells = [r.cells[key] for r in results if r.baseline is not None]
+        adjusted = holm([c.paired.p for c in cells])
+        for cell, p in zip(cells, adjusted, strict=True):
+            cell.holm_p = p
+            if cell.paired.n >= MIN_PAIRS:
+                cell.significant = is_significant(p)

@@ -103,8 +103,12 @@ def _p_values(*values: float) -> str:
 
 MISSING = "—"
 SIGNIFICANCE_NOTE = (
-    "(±x) = difference of the mean from the baseline row; * = that difference is larger than the "
-    "seed noise (Welch's two-sided t-test, p < 0.05, needs n ≥ 2 seeds on both sides)"
+    "(±x) = difference from the baseline row: with three or more seed-matched runs, the mean of "
+    "the per-seed differences and its 95 % t interval [low, high] (runs with the same seed share "
+    "the backbone's init and batch order), else the difference of the means; * = that "
+    "difference is larger than the seed noise: the paired t-test's p, Holm-adjusted over the "
+    "table's comparisons, below 0.05 (without matched seeds, Welch's two-sided t-test at p < 0.05, "
+    "n ≥ 2 a side)"
 )
 
 
@@ -116,7 +120,10 @@ def measured_cell(cell: Cell, metric: Metric, *, compare: bool = True) -> str:
     text = (
         mean_std(s.mean, s.std, metric.digits) if metric.per_seed else f"{s.mean:.{metric.digits}f}"
     )
-    if compare and metric.per_seed and not math.isnan(cell.delta):
+    if compare and metric.per_seed and cell.paired.n:
+        pair, d = cell.paired, metric.digits
+        text += f" ({pair.delta:+.{d}f} [{pair.low:+.{d}f}, {pair.high:+.{d}f}])"
+    elif compare and metric.per_seed and not math.isnan(cell.delta):
         text += f" ({cell.delta:+.{metric.digits}f})"
     return text + ("*" if cell.significant else "")
 
@@ -198,8 +205,30 @@ def caption_lines(result: TableResult, macs: str = "") -> list[str]:
     if macs and any(k in ("gmacs", "mmacs") for k in table.metrics):
         lines.append(f"MACs: {macs}. Measured: gmacs_paper (conv + linear + matmul, 1 MAC = 1).")
     lines.append(provenance(result))
+    lines.append(resolution_line(result))
     lines.append(missing_line(result))
-    return lines
+    return [line for line in lines if line]
+
+
+def resolution_line(result: TableResult) -> str:
+    """The table's seed noise and the smallest difference it resolves ('' before two seeds)."""
+    found = result.resolution
+    if not found or not found["dof"]:
+        return ""
+    metric = METRICS[found["metric"]].header
+    paired = (
+        f"; paired (seed-matched differences, std {found['std_diff']:.2f}, {found['dof_diff']} "
+        f"dof): {found['paired_mde']:.2f}"
+        if found["dof_diff"]
+        else ""
+    )
+    return (
+        f"Resolution ({metric}): pooled seed std {found['std']:.2f} ({found['dof']} dof); at "
+        f"n = {found['n']} seeds the smallest difference detected with 80 % power at p < 0.05 "
+        f"is {found['mde']:.2f} (Welch){paired}."
+    )
+
+
 
 
 def provenance(result: TableResult) -> str:
@@ -274,7 +303,15 @@ def raw_records(result: TableResult) -> list[dict[str, Any]]:
                     else None,
                     "delta_vs_baseline": _num(cell.delta),
                     "welch_p": _num(cell.p_value),
+                    "paired_delta": _num(cell.paired.delta),
+                    "paired_ci_low": _num(cell.paired.low),
+                    "paired_ci_high": _num(cell.paired.high),
+                    "paired_n": cell.paired.n,
+                    "paired_corr": _num(cell.paired.corr),
+                    "paired_p": _num(cell.paired.p),
+                    "holm_p": _num(cell.holm_p),
                     "significant": cell.significant,
+
                     "not_done": row.not_done,
                     "synthetic": result.synthetic,
                     "notes": "; ".join(row.notes),
@@ -300,7 +337,7 @@ def table_json(result: TableResult, macs: str = "") -> dict[str, Any]:
         "expected_runs": result.expected_runs,
         "missing_runs": result.missing_runs,
         "empty_rows": result.empty_rows,
-        "significance_test": "welch_t_two_sided_p<0.05",
+        "significance_test": "paired_t_holm_p<0.05 (welch_t_two_sided_p<0.05 without pairs)",
         "cells": raw_records(result),
     }
 
