@@ -97,54 +97,36 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_describe(args: argparse.Namespace) -> None:
-    """Build one model and print its parameter counts and GMACs (three conventions)."""
-    import registry
-    from bench.measure.flops import count_gmacs
-    from bench.measure.params import count_params
+    """Build a model as trained (a backbone + module, every architecture of a grid, or a stored
+    run) and print its parameter counts and GMACs (three conventions)."""
+    from bench.describe import describe_grid, describe_model, describe_record, facts_table
+    from bench.grid import load_grid
 
-    placement = args.placement
-    if args.attention != "none" and placement is None:
-        placement = registry.default_placement(args.attention)
-    given = _hparams(args.hparam)
-    registry.check_combination(
-        args.backbone, args.attention, placement, image_size=args.image_size, **given
-    )
-    model = registry.build_model(
-        args.backbone, args.attention, placement, num_classes=args.num_classes, **given
-    )
-    facts = {
-        "backbone": args.backbone,
-        "attention": args.attention,
-        "placement": placement,
-        "hparams": registry.resolve_hparams(args.attention, given),
-        "num_classes": args.num_classes,
-        "image_size": args.image_size,
-        "params": count_params(model),
-        **count_gmacs(model, args.image_size),
-    }
+    if args.run:
+        models = [describe_record(Path(args.results), args.run)]
+    elif args.grid:
+        models = describe_grid(load_grid(_grid_path(args.grid), data_root=args.data_root))
+    elif args.backbone:
+        stages = [int(s) for s in args.stages.split(",")] if args.stages else None
+        models = [
+            describe_model(
+                args.backbone,
+                args.attention,
+                args.placement,
+                hparams=_hparams(args.hparam),
+                stages=stages,
+                num_classes=args.num_classes,
+                image_size=args.image_size,
+                in_chans=args.in_chans,
+            )
+        ]
+    else:
+        raise BenchError("describe what? give --backbone NAME, --grid GRID or --run RUN_ID")
     if args.json:
-        print(json.dumps(facts, indent=1))
+        print(json.dumps(models if args.grid else models[0], indent=1))
         return
-    table = Table(show_header=False, box=None)
-    for key, value in facts.items():
-        if key == "params":
-            table.add_row("params (M)", f"{value['total_m']:.4f}")
-            table.add_row("attention params (M)", f"{value['attention_m']:.4f}")
-        elif key in GMACS_LABELS:
-            table.add_row(GMACS_LABELS[key], f"{value:.4f}")
-        elif key == "flops_unsupported_ops":
-            missed = ", ".join(f"{op} x{n}" for op, n in value.items())
-            table.add_row("ops not counted", missed or "none")
-        else:
-            table.add_row(key, str(value))
-    console.print(table)
-
-
-GMACS_LABELS = {
-    "gmacs": "GMACs (fvcore: 1 multiply-add = 1)",
-    "gmacs_all": "GMACs incl. elementwise + pooling",
-    "gmacs_paper": "GMACs conv + linear + matmul (papers)",
-}
+    for facts in models:
+        console.print(facts_table(facts))
 
 
 def cmd_cam(args: argparse.Namespace) -> None:
@@ -169,6 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.environment import pick_device
     from bench.execute.common import plan
     from bench.execute.inline import run_inline
+    from bench.execute.preview import dry_run_table, superseded_line
     from bench.execute.summary import accuracy_table, counts_line, failure_table
     from bench.grid import load_grid
     from bench.store import check_writable
@@ -190,6 +173,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"[yellow]{len(todo.failed)} run(s) failed before and were skipped[/yellow]; run the "
             "same command with --retry-failed to re-run them"
         )
+    superseded = superseded_line(grid, results)
+    if superseded:
+        console.print(f"[yellow]{superseded}[/yellow]")
+    if args.dry_run:
+        if todo.todo:
+            check_buildable(todo.todo)
+        table, estimate = dry_run_table(grid, todo, results)
+        console.print(table)
+        console.print(estimate)
+        return 0
     if not todo.todo:
         return 1 if todo.failed else 0
     check_buildable(todo.todo)  # every architecture, built and run on the meta device
@@ -424,10 +417,17 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="backbones, attention modules, placements, datasets, grids")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("describe", help="build one model and print its size")
-    p.add_argument("--backbone", required=True)
+    p = sub.add_parser("describe", help="build a model as trained and print its size")
+    p.add_argument("--backbone", default=None, help="describe this backbone (+ --attention)")
+    p.add_argument("--grid", default=None, help="or: every architecture of a grid, as trained")
+    p.add_argument("--run", default=None, metavar="RUN_ID", help="or: the model of a stored run")
+    p.add_argument(
+        "--results", type=_folder, default="results", help="with --run: the records folder"
+    )
+    p.add_argument("--data-root", default=None, help="with --grid: overrides its [data] root")
     p.add_argument("--attention", default="none")
     p.add_argument("--placement", default=None, help="default: the module's own")
+    p.add_argument("--stages", default=None, help="e.g. 3,4 (default: the module's own)")
     p.add_argument(
         "--hparam",
         action="append",
@@ -435,8 +435,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="an attention hyper-parameter, e.g. reduction=8 (repeatable; unset = default)",
     )
-    p.add_argument("--num-classes", type=_positive(int), default=1000)
-    p.add_argument("--image-size", type=_positive(int), default=224)
+    p.add_argument(
+        "--num-classes", type=_positive(int), default=None, help="default: the backbone's own"
+    )
+    p.add_argument(
+        "--image-size", type=_positive(int), default=None, help="default: the backbone's own"
+    )
+    p.add_argument("--in-chans", type=_positive(int), default=3, help="1 for grey images")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_describe)
 
@@ -467,6 +472,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="overrides the grid's [data] root")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--retry-failed", action="store_true", help="also re-run runs that failed")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the runs (to run, finished, rejected) and a time estimate; train nothing",
+    )
     p.add_argument(
         "--executor",
         default="auto",
@@ -504,7 +514,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_cam)
 
     p = sub.add_parser("report", help="tables and plots from stored records")
-    p.add_argument("--study", default=None, help="default: every study in --results")
+    p.add_argument(
+        "--study",
+        action="append",
+        default=None,
+        help="default: every study in --results; with --paper, repeat it to combine studies",
+    )
     p.add_argument(
         "--paper",
         default=None,

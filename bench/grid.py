@@ -3,6 +3,8 @@
 A grid file has four tables::
 
     [study]   name = "quick", description = "...", paper = "se"        (paper is optional)
+              plugins = ["mylab.attention"]   (optional: modules to import first, which register
+                  attention modules or backbones of one's own; see bench.execute.plugins)
               table = "table10"   (optional: the paper table it reproduces; see registry/papers/)
               stand_in = {resnet50_v1 = "resnet20", imagenet = "shapes"}   (optional, smoke twins:
                   the small backbone / dataset run in place of the paper's, for the report's join)
@@ -42,11 +44,12 @@ import registry
 from bench.data import DATASETS, native_image_size
 from bench.domains import MAX_SEED, check_fields, check_recipe
 from bench.errors import GridError
+from bench.execute.plugins import import_plugins, spec_code
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
 from registry.core import IncompatibleError, InvalidValueError, UnknownNameError, did_you_mean
 
-MAX_SEED_COUNT = 1000  # seeds of one configuration; far beyond any study's plan
 AXES = ("backbone", "attention", "placement", "stages", "seed")
+MAX_SEED_COUNT = 1000  # seeds of one configuration; far beyond any study's plan
 TABLES = ("study", "data", "train", "measure", "grid")
 
 
@@ -61,6 +64,7 @@ class Study:
     table: str | None = None
     stand_in: tuple[tuple[str, str], ...] = ()  # (paper's name, name run instead) pairs
     budget: str | None = None  # a reduced-budget twin's name, e.g. "cpu"
+    plugins: tuple[str, ...] = ()  # modules imported before the grid is expanded
 
 
 @dataclass
@@ -110,6 +114,7 @@ def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
     """Expand a parsed grid document (see the module docstring for its format)."""
     _check_keys(doc, TABLES, "top-level table")
     study = _read_study(doc.get("study", {}))
+    import_plugins(study.plugins, "[study] plugins")
     data = _read_data(doc.get("data", {}), data_root)
     image_size = data.image_size or native_image_size(data.name)
     train = _read_dataclass(TrainSpec, doc.get("train", {}), "train")
@@ -154,7 +159,9 @@ def _slice_train(
 
 def _read_study(table: dict[str, Any]) -> Study:
     _check_keys(
-        table, ("name", "description", "paper", "table", "stand_in", "budget"), "[study] key"
+        table,
+        ("name", "description", "paper", "table", "stand_in", "budget", "plugins"),
+        "[study] key",
     )
     name = table.get("name")
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
@@ -169,7 +176,12 @@ def _read_study(table: dict[str, Any]) -> Study:
     if budget is not None and (not isinstance(budget, str) or not budget.isalnum()):
         raise GridError("[study] budget must be a word like 'cpu' (it names the twin's report)")
     description = str(table.get("description", ""))
-    return Study(name, description, table.get("paper"), table.get("table"), pairs, budget)
+    plugins = table.get("plugins", [])
+    if not isinstance(plugins, list) or not all(isinstance(p, str) and p for p in plugins):
+        raise GridError('[study] plugins must be a list of module names, e.g. ["mylab.attention"]')
+    return Study(
+        name, description, table.get("paper"), table.get("table"), pairs, budget, tuple(plugins)
+    )
 
 
 def _read_data(table: dict[str, Any], data_root: str | None) -> DataSpec:
@@ -327,8 +339,9 @@ def _resolve(
                 f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
                 f"{did_you_mean(key, known)}"
             )
+    code = spec_code(backbone, attention)
     if attention == "none":
-        return RunSpec(study, backbone, seed=seed, data=data, train=train)
+        return RunSpec(study, backbone, seed=seed, data=data, train=train, code=code)
     accepted = registry.hparam_names(attention)
     # an axis applies to the modules that accept it; the others' defaults fill the rest
     given = {k: v for k, v in extra.items() if k in accepted or "*" in accepted}
@@ -363,6 +376,7 @@ def _resolve(
         seed=seed,
         data=data,
         train=train,
+        code=code,
     )
 
 

@@ -15,6 +15,7 @@ import torch
 
 from bench.data import load_dataset
 from bench.environment import describe_environment
+from bench.execute.plugins import check_code
 from bench.measure.params import count_params
 from bench.measure.suite import measure_run
 from bench.schedule import lr_factor
@@ -53,6 +54,7 @@ def execute_run(
     folder searched for a latency of the same architecture; ``None``: no checkpoint, no search.
     """
     start, cpu_start = time.perf_counter(), time.process_time()
+    check_code(spec.backbone, spec.attention, spec.code)  # imports a worker's plugins too
     record = new_record(spec, device)
     data = load_dataset(spec.data)
     record["data"] = data.describe()

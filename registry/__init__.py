@@ -20,6 +20,7 @@ from registry.build import (
 from registry.core import IncompatibleError, InvalidValueError, Registry, UnknownNameError
 from registry.files import GRIDS, PAPERS
 from registry.hparams import (
+    check_constructors,
     describe_hparams,
     hparam_defaults,
     hparam_names,
@@ -42,6 +43,7 @@ __all__ = [
     "attention_modules",
     "build_model",
     "check_combination",
+    "check_constructors",
     "default_placement",
     "describe_hparams",
     "hparam_defaults",

@@ -8,8 +8,11 @@ the name and the closest matches in the message.
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any
+
+STAGE_RULES = ("all", "all_but_last", "all_but_first")  # which stages a module goes after
 
 
 class UnknownNameError(LookupError):
@@ -17,6 +20,11 @@ class UnknownNameError(LookupError):
 
     def __str__(self) -> str:  # LookupError would quote the message like a key
         return str(self.args[0])
+
+
+class RegistrationError(ValueError):
+    """An entry that breaks its registry's contract (an unknown metadata key, a hyper-parameter
+    without a default); raised when the entry is registered, so a plugin fails on import."""
 
 
 class IncompatibleError(ValueError):
@@ -43,11 +51,23 @@ class Registry:
     Args:
         kind: what the entries are ("backbone", "attention", ...), used in error messages.
         contract: the constructor contract every entry follows, shown by ``describe``.
+        check: ``check(name, obj, meta) -> meta`` validates a new entry against the contract and
+            returns its metadata with defaults filled in; raises ``RegistrationError``.
+        unknown_hint: appended to the message of an unknown name (e.g. how to add one's own).
     """
 
-    def __init__(self, kind: str, contract: str = "") -> None:
+    def __init__(
+        self,
+        kind: str,
+        contract: str = "",
+        *,
+        check: Callable[[str, Callable[..., Any], dict[str, Any]], dict[str, Any]] | None = None,
+        unknown_hint: str = "",
+    ) -> None:
         self.kind = kind
         self.contract = contract
+        self._check = check
+        self._unknown_hint = unknown_hint
         self._entries: dict[str, Callable[..., Any]] = {}
         self._descriptions: dict[str, str] = {}
         self._meta: dict[str, dict[str, Any]] = {}
@@ -67,11 +87,12 @@ class Registry:
 
         def add(target: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._entries:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
+                raise RegistrationError(f"{self.kind} {name!r} is already registered")
+            checked = self._check(name, target, dict(meta)) if self._check else dict(meta)
             self._entries[name] = target
             doc = (getattr(target, "__doc__", None) or "").strip().splitlines()
             self._descriptions[name] = description or (doc[0] if doc else "")
-            self._meta[name] = dict(meta)
+            self._meta[name] = checked
             return target
 
         return add if obj is None else add(obj)
@@ -83,7 +104,8 @@ class Registry:
         except KeyError:
             hint = did_you_mean(name, self.names())
             raise UnknownNameError(
-                f"unknown {self.kind} {name!r}{hint} (`bench list` shows them all)"
+                f"unknown {self.kind} {name!r}{hint} (`bench list` shows them all"
+                f"{self._unknown_hint})"
             ) from None
 
     def describe(self, name: str) -> str:
@@ -95,6 +117,15 @@ class Registry:
         """The metadata registered with ``name`` (a copy)."""
         self.get(name)
         return dict(self._meta[name])
+
+    def origin(self, name: str) -> str:
+        """Where ``name``'s constructor is defined, as ``module:qualname`` (a
+        ``functools.partial`` variant names the function it wraps)."""
+        target = self.get(name)
+        while isinstance(target, functools.partial):
+            target = target.func
+        module = getattr(target, "__module__", None) or "?"
+        return f"{module}:{getattr(target, '__qualname__', type(target).__qualname__)}"
 
     def names(self) -> list[str]:
         """Registered names, in registration order."""

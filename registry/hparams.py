@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from registry.attention import ATTENTIONS
-from registry.core import IncompatibleError, InvalidValueError, did_you_mean
+from registry.core import IncompatibleError, InvalidValueError, RegistrationError, did_you_mean
 
 ANY = "*"  # what ``hparam_names`` lists for a constructor that takes ``**kwargs``
 SHORT = {"reduction": "r"}  # hyper-parameters a label always shows, as ``<short><value>``
@@ -69,6 +69,35 @@ def hparam_defaults(attention: str) -> dict[str, Any]:
         for p in params
         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty
     }
+
+
+def check_constructors() -> None:
+    """Every attention constructor takes the channel count first and every hyper-parameter with
+    a default (checked after a plugin is imported: ``bench.execute.plugins``).
+
+    Raises:
+        RegistrationError: the first that does not; the message names the entry and the fix.
+    """
+    for name in ATTENTIONS.names():
+        _check_signature(f"attention {name!r} ({ATTENTIONS.origin(name)})", ATTENTIONS.get(name))
+
+
+def _check_signature(where: str, ctor: Any) -> None:
+    try:
+        params = list(inspect.signature(ctor).parameters.values())
+    except (TypeError, ValueError):
+        raise RegistrationError(f"{where}: the constructor has no signature to inspect") from None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not params or params[0].kind not in positional:
+        raise RegistrationError(f"{where}: the constructor must take the channel count first")
+    for param in params[1:]:
+        if param.kind not in (param.VAR_POSITIONAL, param.VAR_KEYWORD) and (
+            param.default is param.empty
+        ):
+            raise RegistrationError(
+                f"{where}: hyper-parameter {param.name!r} has no default; give it one "
+                f"({param.name}=...), a grid sets only the hyper-parameters it sweeps"
+            )
 
 
 @functools.cache

@@ -25,7 +25,7 @@ from timm.models.resnet import BasicBlock, Bottleneck
 from torch import Tensor, nn
 
 from registry.backbones.base import SlottedBlock
-from registry.core import IncompatibleError, Registry
+from registry.core import STAGE_RULES, IncompatibleError, Registry
 
 MakeModule = Callable[[int, int], nn.Module]  # (channels, stage number) -> module
 
@@ -51,7 +51,14 @@ class AttentionSlot(nn.Module):
         self.placement = placement
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.attn(x)
+        out = self.attn(x)
+        if not isinstance(out, Tensor) or out.shape != x.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise IncompatibleError(
+                f"attention module {type(self.attn).__name__} at {self.placement!r} maps "
+                f"{tuple(x.shape)} to {got}; an attention module must return its input's shape"
+            )
+        return out
 
 
 @dataclass(frozen=True)
@@ -168,9 +175,6 @@ def insert_after_stages(model: nn.Module, make: MakeModule, stages: list[int]) -
             stage.add_module("attn", AttentionSlot(make(width, num), "stage"))
             count += 1
     return count
-
-
-STAGE_RULES = ("all", "all_but_last", "all_but_first")
 
 
 def rule_stages(all_stages: list[int], rule: str) -> list[int]:

@@ -25,6 +25,7 @@ from bench.report import plots, render
 from bench.report.cam import write_cam_figure
 from bench.report.layouts import SYNTHETIC, TableResult, build_table, prepare_frame
 from bench.report.papers import Paper, PaperTable, load_paper
+from bench.report.yours import your_tables
 from bench.store import read_records
 from registry import GRIDS
 
@@ -126,6 +127,8 @@ def write_paper_report(
         sources = [s for s in grid_sources(grids) if s.paper == paper_key and s.document == wanted]
         name = f"{paper_key}{wanted}"
     tables = [paper.table(table)] if table else list(paper.tables)
+    if studies:  # the studies' own configurations on each table's axis, under the printed rows
+        tables = your_tables(results, tables, studies)
     measured, records = measure_tables(results, tables, sources)
     cam_studies = sorted({r["spec"]["study"] for r in records.values() if r.get("cam")})
     return write_document(reports, name, fmt, paper, measured, records, (results, cam_studies))

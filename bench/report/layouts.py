@@ -233,8 +233,11 @@ def _unknown_names(row: Row) -> list[str]:
 
 
 def select_runs(table: PaperTable, row: Row, frame: pd.DataFrame) -> pd.DataFrame:
-    """The runs of ``frame`` that reproduce ``row`` (every seed, any status)."""
+    """The runs of ``frame`` that reproduce ``row`` (every seed, any status); a row that names a
+    ``config_id`` (a study's own row, ``bench.report.yours``) takes exactly that configuration."""
     sel = row.select
+    if "config_id" in sel:
+        return frame[frame["config_id"] == sel["config_id"]]
     attention = sel.get("attention", "none")
     mask = (frame["backbone"] == sel["backbone"]) & (frame["attention"] == attention)
     dataset = sel.get("dataset", table.dataset)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pandas as pd
 
-from bench.measure.latency import NOISY_SPREAD
 from bench.report.layouts import Cell, TableResult
 from bench.report.metrics import METRICS, Metric
 
@@ -62,12 +61,11 @@ def summary_display(table: pd.DataFrame) -> pd.DataFrame:
             "verdict": table["verdict"].map(lambda v: MISSING if v is None or pd.isna(v) else v),
             "GMACs": table["gmacs"].map(lambda v: MISSING if pd.isna(v) else f"{v:.4f}"),
             "latency b=1 (ms, IQR)": [
-                MISSING
-                if pd.isna(m)
-                else f"{m:.2f} ({q:.2f}{' noisy' if q > NOISY_SPREAD * m else ''})"
-                for m, q in zip(
+                "noisy" if noisy else MISSING if pd.isna(m) else f"{m:.2f} ({q:.2f})"
+                for m, q, noisy in zip(
                     table["latency_batch_1_median_ms"],
                     table["latency_batch_1_iqr_ms"],
+                    table["latency_noisy"],
                     strict=True,
                 )
             ],
@@ -229,8 +227,6 @@ def resolution_line(result: TableResult) -> str:
     )
 
 
-
-
 def provenance(result: TableResult) -> str:
     """Which data, epochs and devices the measured cells come from."""
     if not result.datasets:
@@ -311,7 +307,6 @@ def raw_records(result: TableResult) -> list[dict[str, Any]]:
                     "paired_p": _num(cell.paired.p),
                     "holm_p": _num(cell.holm_p),
                     "significant": cell.significant,
-
                     "not_done": row.not_done,
                     "synthetic": result.synthetic,
                     "notes": "; ".join(row.notes),

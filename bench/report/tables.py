@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from bench.measure.latency import NOISY_SPREAD
 from bench.report.stats import (
     ALPHA,
     NO_PAIRS,
@@ -21,7 +22,8 @@ from bench.report.stats import (
 from bench.spec import distinct_labels
 
 ACCURACY = "final_val_top1_pct"
-ARCHITECTURE_COLUMNS = ("gmacs", "latency_batch_1_median_ms", "latency_batch_1_iqr_ms")
+ARCHITECTURE_COLUMNS = ("gmacs",)
+LATENCY = ("latency_batch_1_median_ms", "latency_batch_1_iqr_ms")  # median, IQR columns
 SEED_METRICS = {  # summary name -> records_frame column; averaged over seeds
     "val_top1_pct": "final_val_top1_pct",
     "val_top5_pct": "final_val_top5_pct",
@@ -56,6 +58,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         # per-architecture measurements: the same for every seed, so the first value stands
         for column in ARCHITECTURE_COLUMNS:
             row[column] = _first_valid(runs, column)
+        row[LATENCY[0]], row[LATENCY[1]], row["latency_noisy"] = steadiest_latency(runs)
         for metric, column in SEED_METRICS.items():
             values = ok[column] if column in ok else pd.Series(dtype=float)
             row[f"{metric}_mean"] = values.mean()
@@ -166,6 +169,26 @@ def _p(row: dict, baselines: dict[str, dict]) -> float:
     if pooled_std([base, row["_top1"]])[0] == 0:
         return math.nan  # no variance at all: a test would be meaningless
     return welch_p(base, row["_top1"])
+
+
+def steadiest_latency(runs: pd.DataFrame) -> tuple[float, float, bool]:
+    """Batch-1 latency of a configuration from its seeds' timings: the median and IQR of the
+    steadiest one (smallest IQR relative to its median) among those the noise rule accepts (IQR
+    at most ``NOISY_SPREAD`` of the median). A busy machine slows a timing and widens its IQR, so
+    the steadiest timing is the one least disturbed. ``(nan, nan, True)`` when every timing is
+    noisy (no number is shown), ``(nan, nan, False)`` when none was taken."""
+    median, iqr = LATENCY
+    if median not in runs or iqr not in runs:
+        return math.nan, math.nan, False
+    timed = runs.dropna(subset=[median, iqr])
+    timed = timed[timed[median] > 0]
+    if timed.empty:
+        return math.nan, math.nan, False
+    spread = timed[iqr] / timed[median]
+    if not (spread <= NOISY_SPREAD).any():
+        return math.nan, math.nan, True
+    best = timed.loc[spread[spread <= NOISY_SPREAD].idxmin()]
+    return float(best[median]), float(best[iqr]), False
 
 
 def _first_valid(runs: pd.DataFrame, column: str) -> float:

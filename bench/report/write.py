@@ -26,30 +26,33 @@ def write_reports(
     reports: Path,
     fmt: str = "md",
     *,
-    study: str | None = None,
+    study: str | list[str] | None = None,
     paper: str | None = None,
     table: str | None = None,
 ) -> list[Path]:
     """What ``bench report`` writes.
 
-    With ``paper``: that paper's tables, from ``study`` if given, else from the bundled grids that
-    name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins have records
-    and a ``-<budget>`` one when a reduced-budget twin has).
+    ``study`` is one study or several (``--study`` given twice: combined in one paper document).
+    With ``paper``: that paper's tables, from ``study`` if given (its configurations on each
+    table's axis added under the printed rows: ``bench.report.yours``), else from the bundled
+    grids that name the paper (a real-data document, plus a ``-synthetic`` one when smoke twins
+    have records and a ``-<budget>`` one when a reduced-budget twin has).
     Without: every study (or ``study``); a study whose grid names a paper is rendered as that
     paper's layout, any other study as the summary table.
     """
     if fmt not in FORMATS:
         raise BenchError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    chosen = [study] if isinstance(study, str) else list(study or [])
     if paper:
-        if study:
-            return write_paper_report(results, reports, paper, fmt, studies=[study], table=table)
+        if chosen:
+            return write_paper_report(results, reports, paper, fmt, studies=chosen, table=table)
         written = write_paper_report(results, reports, paper, fmt, table=table)
         for synthetic, budget in _twins_with_records(results, paper):
             written += write_paper_report(
                 results, reports, paper, fmt, synthetic=synthetic, budget=budget, table=table
             )
         return written
-    names = [study] if study else studies(results)
+    names = chosen or studies(results)
     if not names:
         raise BenchError(f"no records in {results}; run `bench run` first")
     written, papers = [], set()
