@@ -2,7 +2,10 @@
 
 The seed std, the between-arm correlation and the per-run time are read from finished records
 whose recipe is the grid's: the same ``train`` and ``data`` in the canonical spec, under the same
-conditions (device class and precision), in any study. From them, per configuration of the grid:
+conditions (device class and precision), in any study. The evaluation-only levers (weight EMA, flip
+test-time augmentation) never change training and every run scores its final weights all four
+ways (``eval_variants``), so a record trained the same way counts too, with the score the grid's
+evaluation would report. From them, per configuration of the grid:
 
 - with a target MDE: the seeds a comparison with the baseline needs to detect it (80 % power,
   p < 0.05), by the paired t-test when seed-matched module-vs-baseline pairs of this recipe exist
@@ -30,7 +33,7 @@ from bench.estimate import estimate_seconds
 from bench.grid import Grid
 from bench.report.stats import minimum_detectable_effect, paired_mde
 from bench.report.tables import resolution
-from bench.spec import RunSpec, distinct_labels
+from bench.spec import ADDED_TRAIN_FIELDS, RunSpec, distinct_labels
 from bench.store import read_records, records_frame, run_conditions
 
 PILOT_SEEDS = 8  # seeds of the baseline that measure a recipe's noise well enough to plan from
@@ -125,8 +128,17 @@ def make_plan(
     """
     stored = read_records(results) if results.is_dir() else []
     records = [r for r in stored if r.get("status") == "done"]
-    recipes = {recipe_key(spec) for spec in grid.specs}
-    same = [r for r in records if _record_recipe(r) in recipes and run_conditions(r) == conditions]
+    evaluations = {}
+    for spec in grid.specs:
+        canonical = spec.canonical()
+        key = training_key(canonical["train"], canonical["data"])
+        evaluations.setdefault(key, (spec.train.ema_decay, spec.train.tta_flip))
+    same = []
+    for record in records:
+        wanted = evaluations.get(training_key(record["spec"]["train"], record["spec"]["data"]))
+        scored = None if wanted is None else scored_as(record, *wanted)
+        if scored is not None and run_conditions(record) == conditions:
+            same.append(scored)
     if not same:
         raise BenchError(
             f"no finished records of the recipe of {grid.study.name!r} ({conditions}) in "
@@ -149,10 +161,30 @@ def make_plan(
     return Plan(grid.study.name, conditions, noise, target_mde, hours_per_config, plans)
 
 
-def recipe_key(spec: RunSpec) -> str:
-    """What makes two runs the same recipe: the canonical ``train`` and ``data`` of their spec."""
-    canonical = spec.canonical()
-    return json.dumps({"train": canonical["train"], "data": canonical["data"]}, sort_keys=True)
+EVALUATION_ONLY = ("ema_decay", "tta_flip")  # recipe levers that never change training
+
+
+def training_key(train: dict[str, Any], data: dict[str, Any]) -> str:
+    """What makes two runs train the same way: their canonical ``train`` (less the
+    evaluation-only levers, defaults spelled out) and ``data``."""
+    trained = {k: v for k, v in (ADDED_TRAIN_FIELDS | train).items() if k not in EVALUATION_ONLY}
+    return json.dumps({"train": trained, "data": data}, sort_keys=True)
+
+
+def scored_as(record: dict[str, Any], ema_decay: float, tta_flip: bool) -> dict[str, Any] | None:
+    """``record`` with the top-1 that evaluating with ``ema_decay`` / ``tta_flip`` reports: its
+    own when it was evaluated so, else the matching ``eval_variants`` score; None when the record
+    cannot say (no such variant, or a moving average of another decay)."""
+    train = ADDED_TRAIN_FIELDS | record["spec"]["train"]
+    if train["ema_decay"] == ema_decay and train["tta_flip"] == tta_flip:
+        return record
+    if ema_decay > 0 and train["ema_decay"] != ema_decay:
+        return None
+    variant = ("ema" if ema_decay > 0 else "raw") + ("_flip" if tta_flip else "")
+    score = (record.get("eval_variants") or {}).get(variant)
+    if score is None:
+        return None
+    return record | {"final": (record.get("final") or {}) | {"val_top1_pct": score}}
 
 
 def measure_noise(records: list[dict[str, Any]]) -> Noise:
@@ -169,11 +201,6 @@ def measure_noise(records: list[dict[str, Any]]) -> Noise:
     )
 
 
-def _record_recipe(record: dict[str, Any]) -> str:
-    spec = record["spec"]
-    return json.dumps({"train": spec["train"], "data": spec["data"]}, sort_keys=True)
-
-
 def _needed(
     noise: Noise, target: float | None, hours: float | None, minutes: float | None
 ) -> int | None:
@@ -184,11 +211,19 @@ def _needed(
     return None
 
 
+def _trained_config(spec: dict[str, Any]) -> str:
+    """The architecture and training of a canonical spec: what a run costs, seed and study and
+    evaluation-only levers aside."""
+    rest = {k: v for k, v in spec.items() if k not in ("seed", "study", "train", "data")}
+    return json.dumps(rest, sort_keys=True) + training_key(spec["train"], spec["data"])
+
+
 def _minutes_per_run(
     spec: RunSpec, same_recipe: list[dict[str, Any]], records: list[dict[str, Any]]
 ) -> tuple[float | None, str]:
     """Minutes per run of ``spec``: its own configuration's median, else an estimate."""
-    own = [r["wall_seconds"] for r in same_recipe if r["config_id"] == spec.config_id]
+    config = _trained_config(spec.canonical())
+    own = [r.get("wall_seconds") for r in same_recipe if _trained_config(r["spec"]) == config]
     own = [s for s in own if s]
     if own:
         threads = {r["environment"].get("cpu_threads") for r in same_recipe}

@@ -135,3 +135,40 @@ def _exit_status(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as stop:
         return int(stop.code or 0)
+
+
+def test_evaluation_only_levers_use_the_matching_score(tmp_path):
+    """A grid that evaluates the raw weights with flip plans from runs that kept a moving average
+    too: training is the same, and each run scored itself every way."""
+    results = tmp_path / "results"
+    raw_flip = [v - 0.2 + 0.01 * s for s, v in enumerate(BASE)]
+    records = [
+        golden_record(
+            "pilot",
+            "none",
+            seed,
+            top1,
+            train={"epochs": 2, "ema_decay": 0.99, "tta_flip": True},
+            extra={
+                "wall_seconds": 60.0,
+                "eval_variants": {
+                    "raw": 0.0,
+                    "raw_flip": raw_flip[seed],
+                    "ema": 0.0,
+                    "ema_flip": top1,
+                },
+            },
+        )
+        for seed, top1 in enumerate(BASE)
+    ]
+    write_golden(results, records)
+    grid = _grid(tmp_path, GRID.replace("epochs = 2", "epochs = 2\ntta_flip = true"))
+    plan = make_plan(load_grid(grid), results, hours_per_config=1)
+    mean = sum(raw_flip) / len(raw_flip)
+    std = math.sqrt(sum((v - mean) ** 2 for v in raw_flip) / (len(raw_flip) - 1))
+    assert plan.noise.records == 8 and plan.noise.std == pytest.approx(std)
+    assert plan.configs[0].minutes_per_run == pytest.approx(1.0)
+    # another decay of the moving average cannot be scored from these runs
+    other = _grid(tmp_path, GRID.replace("epochs = 2", "epochs = 2\nema_decay = 0.9"))
+    with pytest.raises(Exception, match="run a pilot first"):
+        make_plan(load_grid(other), results)
