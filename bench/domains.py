@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from bench.errors import GridError
 from bench.schedule import SCHEDULES
-from bench.spec import SFD_TARGETS, TrainSpec
+from bench.spec import SFD_TARGETS, MeasureSpec, TrainSpec
 from bench.train import OPTIMIZERS, PRECISIONS
 
 
@@ -94,6 +94,30 @@ def check_recipe(train: TrainSpec, where: str) -> None:
         raise GridError(
             f"{where} warmup_epochs = {train.warmup_epochs} must be shorter than epochs "
             f"({train.epochs})"
+        )
+
+
+MAX_BULK_PIXELS = 4096 * 224**2  # the largest bulk batch (4096) at ImageNet's 224 px
+MAX_BOOTSTRAP_DRAWS = 100_000_000  # resamples x images: an 800 MB index matrix
+
+
+def check_measure(measure: MeasureSpec, image_size: int) -> None:
+    """The ``[measure]`` rules that join two fields (or a field and the image size): a bulk batch
+    whose input alone would not fit any device, a bootstrap too large to hold in memory."""
+    bulk = measure.latency_batch_bulk
+    if measure.latency and bulk is not None and bulk * image_size**2 > MAX_BULK_PIXELS:
+        fits = max(1, MAX_BULK_PIXELS // image_size**2)
+        raise GridError(
+            f"[measure] latency_batch_bulk = {bulk} at {image_size} px is beyond what a bulk "
+            f"batch may hold ({MAX_BULK_PIXELS:_} pixels, 4096 images at 224 px); use at most "
+            f"{fits}, or leave it out (the default scales with the image size)"
+        )
+    draws = measure.bootstrap * measure.sfd_images
+    if measure.sfd and draws > MAX_BOOTSTRAP_DRAWS:
+        raise GridError(
+            f"[measure] bootstrap = {measure.bootstrap:_} resamples of sfd_images = "
+            f"{measure.sfd_images:_} is {draws:_} draws, more than {MAX_BOOTSTRAP_DRAWS:_}; "
+            "lower one of them (1000 resamples are the usual 95 % interval)"
         )
 
 

@@ -169,9 +169,22 @@ def load_dataset(spec: DataSpec) -> ImageDataset:
     """Load (or generate) the dataset a run asks for.
 
     Raises:
-        DataError: a real dataset's folder is missing or incomplete (the message says the layout).
+        DataError: a real dataset's folder is missing or incomplete (the message says the layout),
+            or a loader failed on its files (damaged, unreadable, a download that cannot reach
+            its server): one line naming the dataset and the first line of the cause.
     """
-    return _loader(spec.name)(spec)
+    loader = _loader(spec.name)
+    try:
+        return loader(spec)
+    except (DataError, GridError):
+        raise
+    except Exception as err:  # a damaged file or a failed download: the one place that names it
+        text = str(err).strip().splitlines()
+        reason = f"{type(err).__name__}: {text[0] if text else 'no message'}"
+        raise DataError(
+            f"dataset {spec.name!r} cannot be loaded ({reason}); check its files under the "
+            "[data] root (or --data-root), or put them there by hand instead of download = true"
+        ) from None
 
 
 def native_image_size(name: str) -> int:
@@ -221,9 +234,19 @@ def resolve_root(
     raise DataError(f"{spec.name} not found in {searched}: expected {layout}; {fix}")
 
 
-def subset(n: int, size: int | None, seed: int) -> torch.Tensor | None:
-    """Indices of a random subset of ``size`` out of ``n`` (``None``: keep everything)."""
-    if size is None or size >= n:
+def subset(n: int, size: int | None, seed: int, key: str = "train_size") -> torch.Tensor | None:
+    """Indices of a random subset of ``size`` out of ``n`` (``None``: keep everything).
+
+    Raises:
+        DataError: ``size`` is larger than the split: the run id keeps the asked size, so a
+            silently smaller split would be a different run under that id.
+    """
+    if size is not None and size > n:
+        raise DataError(
+            f"[data] {key} = {size:_} is larger than the split ({n:_} images); ask for at most "
+            f"{n:_}, or leave {key} out to use the whole split"
+        )
+    if size is None or size == n:
         return None
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:size].sort().values
 

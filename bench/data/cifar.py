@@ -72,11 +72,11 @@ def _load(spec: DataSpec, root: str) -> ImageDataset:
     val = _read_batches([folder / val_file], label_key)
     size = spec.image_size or 32
     splits = []
-    for (images, labels), n, seed in (
-        (train, spec.train_size, spec.seed),
-        (val, spec.val_size, spec.seed + 1),
+    for (images, labels), n, seed, key in (
+        (train, spec.train_size, spec.seed, "train_size"),
+        (val, spec.val_size, spec.seed + 1, "val_size"),
     ):
-        keep = subset(len(labels), n, seed)
+        keep = subset(len(labels), n, seed, key)
         if keep is not None:
             images, labels = images[keep], labels[keep]
         splits.append((resize(images, size), labels))

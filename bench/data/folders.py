@@ -223,11 +223,11 @@ def _file_dataset(
     size = spec.image_size or 224
     train_tf, val_tf = imagenet_transforms(size, crop=crop)
     splits = []
-    for samples, n, seed in (
-        (train, spec.train_size, spec.seed),
-        (val, spec.val_size, spec.seed + 1),
+    for samples, n, seed, key in (
+        (train, spec.train_size, spec.seed, "train_size"),
+        (val, spec.val_size, spec.seed + 1, "val_size"),
     ):
-        keep = subset(len(samples), n, seed)
+        keep = subset(len(samples), n, seed, key)
         chosen = samples if keep is None else [samples[i] for i in keep.tolist()]
         splits.append(FileSplit(chosen, train_tf, val_tf, size))
     return ImageDataset(spec.name, classes, splits[0], splits[1], IMAGENET_MEAN, IMAGENET_STD)

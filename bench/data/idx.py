@@ -208,12 +208,12 @@ def _load(spec: DataSpec, folder: str) -> ImageDataset:
     full = read_release(Path(folder), release.name)
     mean, std = channel_stats(full["train"][0], max_images=len(full["train"][0]))
     splits = []
-    for key, n, seed in (
-        ("train", spec.train_size, spec.seed),
-        ("val", spec.val_size, spec.seed + 1),
+    for split, n, seed, key in (
+        ("train", spec.train_size, spec.seed, "train_size"),
+        ("val", spec.val_size, spec.seed + 1, "val_size"),
     ):
-        images, labels = full[key]
-        keep = subset(len(labels), n, seed)
+        images, labels = full[split]
+        keep = subset(len(labels), n, seed, key)
         if keep is not None:
             images, labels = images[keep], labels[keep]
         splits.append((resize(images, spec.image_size or 28), labels))
