@@ -157,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.store import check_writable
     from bench.trial import check_buildable
 
-    grid = load_grid(_grid_path(args.grid), data_root=args.data_root)
+    grid = load_grid(_grid_path(args.grid), data_root=args.data_root, allow_large=args.allow_large)
     results = Path(args.results)
     check_writable(results / grid.study.name)  # before training, not when the first record is due
     todo = plan(grid, results, retry_failed=args.retry_failed)
@@ -193,7 +193,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if executor == "auto":  # one process on a CPU; isolated, packed runs on a GPU box
         executor = "process" if device.type == "cuda" else "inline"
     console.print(f"device: {device}; executor: {executor}")
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops like Ctrl-C: finished records stay
+    for stop in (signal.SIGTERM, signal.SIGHUP):  # `kill`, a closed terminal: as Ctrl-C
+        signal.signal(stop, _interrupt)  # finished records stay
     if executor == "inline":
         outcome = run_inline(todo.todo, results, device, console)
     elif executor == "process":
@@ -472,6 +473,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="overrides the grid's [data] root")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--retry-failed", action="store_true", help="also re-run runs that failed")
+    p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="run a grid of more than 5,000 cells (without it, such a grid is refused)",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",

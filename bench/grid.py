@@ -36,6 +36,7 @@ import itertools
 import tomllib
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,19 @@ from bench.data import DATASETS, native_image_size
 from bench.domains import MAX_SEED, check_fields, check_recipe
 from bench.errors import GridError
 from bench.execute.plugins import import_plugins, spec_code
+from bench.grid_rules import (
+    check_name_axis,
+    check_paper,
+    check_size,
+    check_stages,
+    check_study_name,
+    count_cells,
+    seed_axis,
+)
 from bench.spec import DataSpec, MeasureSpec, RunSpec, TrainSpec
 from registry.core import IncompatibleError, InvalidValueError, UnknownNameError, did_you_mean
 
 AXES = ("backbone", "attention", "placement", "stages", "seed")
-MAX_SEED_COUNT = 1000  # seeds of one configuration; far beyond any study's plan
 TABLES = ("study", "data", "train", "measure", "grid")
 
 
@@ -78,12 +87,13 @@ class Grid:
     path: Path | None = None
 
 
-def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
+def load_grid(path: str | Path, *, data_root: str | None = None, allow_large: bool = False) -> Grid:
     """Read, validate and expand a grid file.
 
     Args:
         path: the TOML file.
         data_root: overrides ``[data] root`` (the CLI's ``--data-root``).
+        allow_large: expand a grid of more than ``MAX_CELLS`` cells (``bench run --allow-large``).
 
     Raises:
         GridError: a missing file, a TOML syntax error (with line), a wrong type or value, an
@@ -103,15 +113,19 @@ def load_grid(path: str | Path, *, data_root: str | None = None) -> Grid:
             f"{path}: values nested too deeply; a grid nests lists a few levels"
         ) from None
     try:
-        grid = expand_grid(doc, data_root=data_root)
+        grid = expand_grid(doc, data_root=data_root, allow_large=allow_large)
     except GridError as err:
         raise GridError(f"{path}: {err}") from None
     grid.path = path
     return grid
 
 
-def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
-    """Expand a parsed grid document (see the module docstring for its format)."""
+def expand_grid(
+    doc: dict[str, Any], *, data_root: str | None = None, allow_large: bool = False
+) -> Grid:
+    """Expand a parsed grid document (see the module docstring for its format); its cells are
+    counted first, so a grid of more than ``MAX_CELLS`` is refused at once unless
+    ``allow_large``."""
     _check_keys(doc, TABLES, "top-level table")
     study = _read_study(doc.get("study", {}))
     import_plugins(study.plugins, "[study] plugins")
@@ -123,11 +137,12 @@ def expand_grid(doc: dict[str, Any], *, data_root: str | None = None) -> Grid:
     slices = slices if isinstance(slices, list) else [slices]
     specs: dict[str, RunSpec] = {}
     rejected: list[tuple[str, str]] = []
-    cells = 0
-    for table in slices:
-        table, slice_train = _slice_train(table, doc.get("train", {}), train)
-        for cell in _cells(table):
-            cells += 1
+    tables = [_slice_train(table, doc.get("train", {}), train) for table in slices]
+    axes = [_axes(table) for table, _ in tables]
+    cells = count_cells(axes)
+    check_size(cells, allow_large)
+    for (_, slice_train), slice_axes in zip(tables, axes, strict=True):
+        for cell in _cells(slice_axes):
             try:
                 spec = _resolve(cell, study.name, data, slice_train, image_size)
             except IncompatibleError as err:
@@ -175,6 +190,8 @@ def _read_study(table: dict[str, Any]) -> Study:
     budget = table.get("budget")
     if budget is not None and (not isinstance(budget, str) or not budget.isalnum()):
         raise GridError("[study] budget must be a word like 'cpu' (it names the twin's report)")
+    check_study_name(name)
+    check_paper(table.get("paper"), table.get("table"))
     description = str(table.get("description", ""))
     plugins = table.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) and p for p in plugins):
@@ -272,31 +289,13 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _seeds(value: Any) -> Any:
-    """``seed = {count = N}`` (seeds 0 .. N-1; ``start = S`` shifts them): a planned seed count
-    (``bench plan``) as data; any other value is the seed axis as written."""
-    if not isinstance(value, dict):
-        return value
-    unknown = set(value) - {"count", "start"}
-    count, start = value.get("count"), value.get("start", 0)
-    if unknown or not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, start)):
-        raise GridError(
-            f"[grid] seed = {value!r}: write seed = {{count = N}} (optionally start = S), N >= 1"
-        )
-    if not 1 <= count <= MAX_SEED_COUNT or start < 0:
-        raise GridError(
-            f"[grid] seed = {value!r}: count must be 1..{MAX_SEED_COUNT} and start >= 0"
-        )
-    return list(range(start, start + count))
-
-
-def _cells(table: dict[str, Any]) -> list[dict[str, Any]]:
-    """The cartesian product of one ``[grid]`` table, as dicts of axis -> value."""
+def _axes(table: dict[str, Any]) -> dict[str, list[Any]]:
+    """One ``[grid]`` table's axes, each as the list of its values."""
     if not isinstance(table, dict) or "backbone" not in table:
         raise GridError("[grid] needs at least `backbone = [...]`")
     axes = dict(table)
     axes.setdefault("attention", "none")
-    axes["seed"] = _seeds(axes.get("seed", 0))
+    axes["seed"] = seed_axis(axes.get("seed", 0))
     # a flat list is one choice (of stages, of kernel sizes), not an axis; a list of lists is one
     stages = axes.get("stages")
     if isinstance(stages, list) and stages and all(isinstance(s, int) for s in stages):
@@ -305,9 +304,14 @@ def _cells(table: dict[str, Any]) -> list[dict[str, Any]]:
         value = axes.get(name)
         if isinstance(value, list) and not any(isinstance(v, list) for v in value):
             axes[name] = [value]  # kept whole, so a wrong entry is reported with its list
+    return {name: _as_list(value) for name, value in axes.items()}
+
+
+def _cells(axes: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    """The cartesian product of one table's axes, one dict of axis -> value at a time."""
     names = list(axes)
-    product = itertools.product(*(_as_list(axes[n]) for n in names))
-    return [dict(zip(names, values, strict=True)) for values in product]
+    for values in itertools.product(*axes.values()):
+        yield dict(zip(names, values, strict=True))
 
 
 def _resolve(
@@ -339,6 +343,8 @@ def _resolve(
                 f"[grid] {key!r} is neither an axis nor a hyper-parameter of any module"
                 f"{did_you_mean(key, known)}"
             )
+    check_name_axis("placement", cell.get("placement", "default"))  # even where it is ignored
+    stages = check_stages(cell.get("stages"))
     code = spec_code(backbone, attention)
     if attention == "none":
         return RunSpec(study, backbone, seed=seed, data=data, train=train, code=code)
@@ -356,8 +362,6 @@ def _resolve(
         registry.PLACEMENTS.get(placement)
     except UnknownNameError as err:
         raise GridError(str(err)) from None
-    stages = cell.get("stages")
-    stages = None if stages in (None, "all") else tuple(stages)
     registry.check_combination(
         backbone,
         attention,

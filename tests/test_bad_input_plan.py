@@ -7,11 +7,16 @@ no traceback, no record written, nothing trained.
 
 from __future__ import annotations
 
+import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench.errors import GridError
+from bench.grid import expand_grid
+from bench.grid_rules import MAX_CELLS
 from tests.fake_data import write_cifar, write_stanford_dogs
 from tests.test_bad_input import (  # never_train: the autouse guard that nothing trains
     VALID,
@@ -101,3 +106,56 @@ def test_a_download_offline_is_one_line(tmp_path, capsys, monkeypatch):
     text = cifar_grid(tmp_path / "empty", data__download=True)
     code, err, results = run_grid(text, tmp_path, capsys)
     assert_rejected(code, err, "cannot be loaded", results)
+
+
+GRIDS = {
+    "placement a number": (with_fields(grid__placement=[5]), "placement"),
+    "placement a number on none": (
+        with_fields(grid__placement=5, grid__attention="none"),
+        "placement",
+    ),
+    "stages repeated": (with_fields(grid__stages=[[2, 2]]), "each stage once"),
+    "stages out of order": (with_fields(grid__stages=[3, 2]), "increasing order"),
+    "stages a word": (with_fields(grid__stages=["two"]), "stage numbers"),
+    "paper unknown": (with_fields(study__paper="sse"), "'se'"),
+    "paper a number": (with_fields(study__paper=3), "paper"),
+    "table unknown": (with_fields(study__paper="se", study__table="table99"), "table99"),
+    "table a number": (with_fields(study__paper="se", study__table=3), "table"),
+    "table without paper": (with_fields(study__table="table10"), "paper"),
+    "study name of 300 characters": (with_fields(study__name="x" * 300), "at most 100"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRIDS))
+def test_a_grid_value_no_one_means_is_rejected(tmp_path, capsys, case):
+    text, word = GRIDS[case]
+    code, err, results = run_grid(text, tmp_path, capsys)
+    assert_rejected(code, err, word, results)
+
+
+def test_a_paper_table_that_exists_is_accepted(tmp_path, capsys):
+    code, err, _ = run_grid(
+        with_fields(study__paper="se", study__table="table10"), tmp_path, capsys
+    )
+    assert code == 1, err
+
+
+MILLION = with_fields(grid__reduction=list(range(1, 1001))).replace(
+    "seed = [0]", "seed = {count = 1000}"
+)
+
+
+def test_a_grid_of_a_million_cells_is_refused_at_once(tmp_path, capsys):
+    start = time.perf_counter()
+    code, err, results = run_grid(MILLION, tmp_path, capsys)
+    assert time.perf_counter() - start < 3  # counted, not expanded
+    assert_rejected(code, err, "--allow-large", results)
+    assert "1_000_000 cells" in err
+
+
+def test_allow_large_expands_a_grid_above_the_threshold():
+    doc = tomllib.loads(with_fields(grid__reduction=[4, 8, 16, 32, 64, 128]))
+    doc["grid"]["seed"] = {"count": MAX_CELLS // 6 + 1}
+    with pytest.raises(GridError, match="--allow-large"):
+        expand_grid(doc)
+    assert len(expand_grid(doc, allow_large=True).specs) == 6 * (MAX_CELLS // 6 + 1)
