@@ -45,6 +45,16 @@ def test_candidates_rank_by_mde_per_cpu_hour(tmp_path):
     short = table[table["recipe"] == "epochs 1"].iloc[0]
     assert short["seeds_per_arm"] == 20 and short["mde_points"] > best["mde_points"]
     assert list(table["mde_points"]) == sorted(table["mde_points"])
+    assert not table["ranked"].any()  # four seeds a recipe: listed, not ranked
+
+
+def test_candidates_from_fewer_seeds_come_after_the_ranked(tmp_path):
+    eight = [_run(s, 2, 90 + 0.1 * (s % 3), 6.0) for s in range(8)]
+    two = [_run(s, 1, 88 + 0.01 * s, 3.0) for s in range(2)]  # a tiny std from two seeds
+    write_golden(tmp_path, eight + two)
+    table = candidate_table(records_frame(read_records(tmp_path, "rec")))
+    assert list(table["ranked"]) == [True] * 4 + [False] * 4
+    assert table.iloc[0]["recipe"] == "epochs 2"
 
 
 def test_the_study_report_shows_the_candidates(tmp_path):

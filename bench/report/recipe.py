@@ -22,6 +22,7 @@ from bench.report.stats import minimum_detectable_effect
 from bench.spec import distinct_labels
 
 HOURS_PER_ARM = 1.0
+RANK_SEEDS = 8  # a candidate is ranked only from this many seeds: a std from fewer is a guess
 VARIANTS = {  # eval_variants key -> how the candidate evaluates
     "raw": "weights",
     "raw_flip": "weights + flip",
@@ -69,7 +70,10 @@ def candidate_table(frame: pd.DataFrame) -> pd.DataFrame:
                 }
             )
     table = pd.DataFrame(rows)
-    return table.sort_values("mde_points", na_position="last", kind="stable") if rows else table
+    if table.empty:
+        return table
+    table["ranked"] = table["n"] >= RANK_SEEDS
+    return table.sort_values(["ranked", "mde_points"], ascending=[False, True], kind="stable")
 
 
 def _cpu_minutes(runs: pd.DataFrame) -> float | None:
@@ -90,9 +94,10 @@ def candidate_display(table: pd.DataFrame) -> pd.DataFrame:
             "n": table["n"].astype(str),
             "CPU min / run": table["cpu_minutes_per_run"].map(lambda v: f"{v:.1f}"),
             f"seeds per arm in {HOURS_PER_ARM:g} CPU-h": table["seeds_per_arm"].astype(str),
-            f"MDE at {HOURS_PER_ARM:g} CPU-h per arm (points)": table["mde_points"].map(
-                lambda v: "—" if pd.isna(v) else f"{v:.2f}"
-            ),
+            f"MDE at {HOURS_PER_ARM:g} CPU-h per arm (points)": [
+                "—" if pd.isna(v) else f"{v:.2f}" if ranked else f"({v:.2f}: n < {RANK_SEEDS})"
+                for v, ranked in zip(table["mde_points"], table["ranked"], strict=True)
+            ],
         }
     )
 
@@ -106,5 +111,6 @@ CAPTION = (
     "figure of merit is the MDE of a module-vs-baseline comparison (Welch's two-sided t-test, "
     "80 % power, p < 0.05) when each arm gets the stated CPU-hours of runs at the candidate's "
     "seed std; a paired test does better by the factor sqrt(1 - ρ) once the correlation ρ of "
-    "seed-matched arms is measured. Best first."
+    f"seed-matched arms is measured. Best first; a candidate with fewer than {RANK_SEEDS} seeds "
+    "is listed after the ranked ones, its MDE in parentheses."
 )
