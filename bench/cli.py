@@ -46,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return code
+    except OSError as err:  # a path the file system refuses: too long, a loop, read-only, ...
+        print(f"bench: error: {_os_error(err)}", file=sys.stderr)
+        return 2
     except Exception as err:
         if not _user_error(err):
             raise
@@ -57,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+
+
+def _os_error(err: OSError) -> str:
+    """One line for a file-system error: what was refused, where, and what to check."""
+    where = f" {str(err.filename)[:120]!r}" if err.filename is not None else ""
+    reason = err.strerror or str(err).splitlines()[0]
+    return (
+        f"cannot use{where}: {reason}; check the path (its length, links and permissions) or "
+        "choose another folder"
+    )
 
 
 def _user_error(err: Exception) -> bool:

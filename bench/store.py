@@ -82,6 +82,11 @@ def check_writable(folder: Path) -> None:
     nothing."""
     existing = folder
     while not existing.exists():
+        if existing.is_symlink():  # exists() is False for a link into a loop or to nothing
+            raise BenchError(
+                f"results folder {folder} cannot be created: {existing} is a link that leads "
+                "nowhere (a loop or a missing target); choose another with --results"
+            )
         existing = existing.parent
     if not existing.is_dir():
         raise BenchError(

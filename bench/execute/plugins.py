@@ -63,12 +63,14 @@ def import_plugins(names: Iterable[str], where: str) -> None:
                 f"{where}: cannot import plugin {name!r} ({err}); put its folder on PYTHONPATH "
                 "or pip install it"
             ) from None
-        except Exception as err:  # a plugin's own error: one line, pointing into its source
+        except (Exception, SystemExit) as err:  # its own error or sys.exit(): one line
             raise BenchError(f"{where}: plugin {name!r}: {_one_line(err)}") from None
 
 
 def _one_line(err: BaseException) -> str:
     text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if isinstance(err, SystemExit):
+        text = f"it calls sys.exit({err.code!r}) on import; a plugin must only register"
     frames = traceback.extract_tb(err.__traceback__)
     if isinstance(err, SyntaxError):
         return f"{text} ({err.filename}:{err.lineno})"
