@@ -42,7 +42,7 @@ def test_summary_means_and_std(results):
 
 
 def test_markdown_report(results, tmp_path):
-    md, png = write_report(results, tmp_path / "reports", "g", "md")
+    md, png, cost = write_report(results, tmp_path / "reports", "g", "md")  # params differ
     text = md.read_text()
     rows = {cells[0]: cells for cells in _table_rows(text)}
     assert rows["resnet20 + se@block r16"][1:4] == ["0.280", "0.0100", "72.00 ± 2.83"]
@@ -50,6 +50,7 @@ def test_markdown_report(results, tmp_path):
     assert rows["resnet20 + se@block r16"][-2:] == ["2", "1"]  # n, not done
     assert "mean ± sample std" in text
     assert png.stat().st_size > 1000 and png.read_bytes()[:4] == b"\x89PNG"
+    assert png.name == "g_accuracy.png" and cost.name == "g_cost.png"
 
 
 def test_mean_std_formatting():

@@ -3,12 +3,15 @@ with their plots."""
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bench.report.document import write_paper_report
 from bench.report.study import write_report
@@ -100,7 +103,27 @@ def test_html_renders_in_headless_chromium(html_report, tmp_path):
     )
     assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG"
     # a rendered page with tables and plots is far from blank: many distinct colours
-    from PIL import Image
+    page = Image.open(shot).convert("RGB")
+    assert len(page.resize((280, 480)).getcolors(maxcolors=1 << 20)) > 50
+    # nothing runs past the window's right edge: the last columns are the page's background
+    edge = page.crop((page.width - 8, 0, page.width, page.height))
+    assert edge.getcolors() == [(edge.width * edge.height, (255, 255, 255))]
 
-    image = Image.open(shot).convert("RGB").resize((280, 480))
-    assert len(image.getcolors(maxcolors=1 << 20)) > 50
+
+def test_every_figure_keeps_its_labels_inside(html_report):
+    """An embedded plot's outermost pixels are background: no axis label or tick is clipped."""
+    for data in re.findall(r'src="data:image/png;base64,([^"]+)"', html_report.read_text()):
+        image = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB")
+        width, height = image.size
+        for box in ((0, 0, width, 2), (0, height - 2, width, height), (0, 0, 2, height)):
+            strip = image.crop(box)
+            assert strip.getcolors() == [(strip.width * strip.height, (255, 255, 255))], box
+        strip = image.crop((width - 2, 0, width, height))
+        assert strip.getcolors() == [(strip.width * strip.height, (255, 255, 255))]
+
+
+def test_captions_are_rendered_markdown(html_report):
+    text = html_report.read_text()
+    assert "`" not in text  # `code` became <code>
+    if "<h1>h</h1>" in text:  # the study report names its dataset as code
+        assert "Dataset <code>cifar10</code>" in text

@@ -60,3 +60,11 @@ def test_a_study_without_a_bundled_grid_has_no_missing_line(tmp_path):
     text = (tmp_path / "mine.md").read_text()
     assert "Missing" not in text and "Complete" not in text
     assert f"Cost: {len(specs)} runs" in text
+
+
+def test_the_html_carries_the_grid_description_as_rendered_markdown(tmp_path):
+    write_runs(tmp_path / "results", load_grid(GRID).specs)
+    (page, *_) = write_report(tmp_path / "results", tmp_path, "fashion-quick", "html")
+    text = page.read_text()
+    assert f"<p>{load_grid(GRID).study.description}</p>" in text
+    assert "Dataset <code>fashion_mnist</code>" in text and "`" not in text

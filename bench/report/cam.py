@@ -21,6 +21,7 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from bench.data import Split, load_dataset
 from bench.errors import BenchError
 from bench.measure.saliency import first_images, upsample
+from bench.report.tables import config_order
 from bench.spec import RunSpec
 from bench.store import FINAL_STATUSES, read_records
 
@@ -29,7 +30,8 @@ TITLE_CHARS = 30  # a column title's line width at fontsize 6 in a CELL_INCHES-w
 
 
 def configurations(results: Path, study: str) -> list[dict[str, Any]]:
-    """One record per configuration (its lowest seed) that stored Grad-CAM maps, by label."""
+    """One record per configuration (its lowest seed) that stored Grad-CAM maps: the baseline
+    first, then by label (numbers as numbers)."""
     folder = results / study
     if not folder.is_dir():
         raise BenchError(f"no records for study {study!r} in {results}; run `bench run` first")
@@ -43,7 +45,7 @@ def configurations(results: Path, study: str) -> list[dict[str, Any]]:
             f"no finished run of study {study!r} stored Grad-CAM maps "
             "(records from before the saliency measurement, or [measure] sfd = false)"
         )
-    return sorted(chosen.values(), key=lambda r: r["label"])
+    return sorted(chosen.values(), key=lambda r: config_order(r["spec"]["attention"], r["label"]))
 
 
 def write_cam_figure(

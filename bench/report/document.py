@@ -11,6 +11,7 @@ Explicit ``studies`` (``bench report --paper se --study mine``) bypass the grids
 
 from __future__ import annotations
 
+import html
 import json
 import tomllib
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.grid import load_grid
-from bench.report import plots, render
+from bench.report import plots, render, webpage
 from bench.report.cam import write_cam_figure
 from bench.report.layouts import SYNTHETIC, TableResult, build_table, prepare_frame
 from bench.report.papers import Paper, PaperTable, load_paper
@@ -41,6 +42,7 @@ class Source:
     synthetic: bool = False
     grid: Path | None = None
     budget: str | None = None
+    description: str = ""
 
     @property
     def document(self) -> str:
@@ -74,6 +76,7 @@ def grid_sources(grids: Path = GRIDS) -> list[Source]:
                 data.get("name", "shapes") in SYNTHETIC,
                 path,
                 study.get("budget"),
+                str(study.get("description", "")),
             )
         )
     return sources
@@ -265,7 +268,13 @@ def _cam_grids(results: Path, studies: list[str], folder: Path) -> list[tuple[Pa
             path = write_cam_figure(results, study, folder / f"{study}_gradcam.png", images=4)
         except (BenchError, OSError, ValueError, KeyError):
             continue  # e.g. a real dataset that is not on this machine
-        made.append((path, f"Grad-CAM grid of study {study} (rows: images; columns: models)"))
+        made.append(
+            (
+                path,
+                f"Grad-CAM grid of the study `{study}` "
+                "(rows: validation images; columns: configurations)",
+            )
+        )
     return made
 
 
@@ -304,14 +313,14 @@ def _markdown(paper: Paper, measured: list[TableResult], figures: dict) -> str:
 
 
 def _html(paper: Paper, measured: list[TableResult], figures: dict) -> str:
-    body = [f"<h1>{render.html.escape(paper.title)}: the paper's tables, re-measured</h1>"]
+    body = [f"<h1>{html.escape(paper.title)}: the paper's tables, re-measured</h1>"]
     for line in _header(paper, measured):
         cls = ' class="synthetic"' if line.startswith("SYNTHETIC") else ""
-        body.append(f"<p{cls}>{render.html.escape(line)}</p>")
+        body.append(f"<p{cls}>{webpage.inline_markdown(line)}</p>")
     for result in measured:
-        body.append(render.table_html(result, paper.macs))
-        body += [render.html_figure(p, alt) for p, alt in figures.get(result.table.id, [])]
+        body.append(webpage.table_html(result, paper.macs))
+        body += [webpage.html_figure(p, alt) for p, alt in figures.get(result.table.id, [])]
     if figures.get(""):
         body.append("<h2>Cost vs accuracy (all tables)</h2>")
-        body += [render.html_figure(p, alt) for p, alt in figures[""]]
-    return render.html_page(paper.title, body)
+        body += [webpage.html_figure(p, alt) for p, alt in figures[""]]
+    return webpage.html_page(paper.title, body)

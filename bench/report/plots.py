@@ -17,49 +17,14 @@ from bench.report.layouts import TableResult
 from bench.report.metrics import METRICS
 from bench.store import pooling_id
 
-
-def accuracy_per_config(frame: pd.DataFrame, path: Path) -> Path:
-    """Top-1 accuracy per configuration: mean ± sample std over seeds (the tables' convention),
-    every seed as a dot. Nothing is drawn at random (no bootstrap, no jitter), so a re-run writes
-    the same bytes."""
-    done = frame[frame["status"] == "done"]
-    order = list(dict.fromkeys(done.sort_values(["backbone", "attention"])["label"]))
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(order) + 1.5))
-    sns.barplot(
-        data=done,
-        y="label",
-        x="final_val_top1_pct",
-        order=order,
-        errorbar="sd",
-        ax=ax,
-        color="#9ecae1",
-    )
-    sns.stripplot(
-        data=done,
-        y="label",
-        x="final_val_top1_pct",
-        order=order,
-        ax=ax,
-        color="#08519c",
-        size=5,
-        jitter=False,
-    )
-    ax.set_xlabel("val top-1 accuracy (%), last epoch; bar = mean, line = ± std, dots = seeds")
-    ax.set_ylabel("")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
 # ---- paper layouts -------------------------------------------------------------------------------
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` to ``path`` with every label inside the image (tight bounding box)."""
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -112,10 +77,11 @@ def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
 def accuracy_vs_cost(
     results: list[TableResult], records: dict[str, dict], x_metric: str, path: Path
 ) -> Path | None:
-    """Top-1 accuracy (mean ± std over seeds) against GMACs or params, with the Pareto front."""
+    """Top-1 accuracy (mean ± std over seeds) against GMACs or params, with the Pareto front;
+    None when the costs do not differ."""
     points = _points(results, records, x_metric)
-    if points.empty:
-        return None
+    if points.empty or points["x"].round(6).nunique() < 2:
+        return None  # every configuration costs the same: the plot would be one vertical line
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.errorbar(points["x"], points["acc"], yerr=points["std"].fillna(0), fmt="o", color="#08519c")
     front = pareto_front(points)
@@ -127,7 +93,7 @@ def accuracy_vs_cost(
     ax.set_xlabel(METRICS[x_metric].header + (" (gmacs_paper)" if "macs" in x_metric else ""))
     ax.set_ylabel("top-1 accuracy (%), mean ± std over seeds")
     ax.legend(loc="lower right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _row_frame(result: TableResult, metric: str) -> pd.DataFrame:
@@ -178,55 +144,41 @@ def sweep(result: TableResult, axis: str, path: Path) -> Path | None:
     ax.set_ylabel("measured: " + METRICS[metric].header)
     ax.legend(loc="upper left")
     ax.set_title(result.table.title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def placement_comparison(result: TableResult, path: Path) -> Path | None:
-    """One bar per row (mean ± sample std over seeds), seeds as dots, the paper's value as a cross;
-    drawn without randomness, like ``accuracy_per_config``."""
+    """One line per row, the baseline rows first: seeds as dots, mean ± sample std as a diamond,
+    the paper's value as a cross, the axis zoomed to the values shown (no bars from 0 that hide
+    differences of a point). Drawn without randomness."""
     metric = _main_metric(result)
     if metric is None:
         return None
     frame = _row_frame(result, metric)
     if frame.empty or not (frame["kind"] != "paper").any():
         return None
-    measured, paper = frame[frame["kind"] != "paper"], frame[frame["kind"] == "paper"]
-    order = [r.row.label for r in result.rows]
+    rows = sorted(result.rows, key=lambda r: not r.row.baseline)  # stable: the paper's order
+    order = [r.row.label for r in rows]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(order) + 1.5))
-    sns.barplot(
-        data=measured,
-        y="label",
-        x="value",
-        order=order,
-        errorbar="sd",
-        ax=ax,
-        color="#9ecae1",
-    )
-    sns.stripplot(
-        data=measured,
-        y="label",
-        x="value",
-        order=order,
-        ax=ax,
-        color="#08519c",
-        size=4,
-        jitter=False,
-    )
-    if not paper.empty:
-        sns.stripplot(
-            data=paper,
-            y="label",
-            x="value",
-            order=order,
-            ax=ax,
-            color="#e6550d",
-            marker="X",
-            size=8,
-            jitter=False,
-        )
-    ax.set_xlabel(METRICS[metric].header + "; bar = mean, line = ± std, dots = seeds, X = paper")
-    ax.set_ylabel("")
-    return _save(fig, path)
+    for y, row in enumerate(rows):
+        values = row.cells[metric].values
+        ax.plot(values, [y] * len(values), "o", color="#9ecae1")
+        if values:
+            std = pd.Series(values).std(ddof=1)
+            ax.errorbar(
+                sum(values) / len(values),
+                y,
+                xerr=0 if math.isnan(std) else std,
+                fmt="D",
+                color="#08519c",
+                capsize=3,
+            )
+        if row.cells[metric].published is not None:
+            ax.plot(row.cells[metric].published, y, "X", color="#e6550d", ms=8)
+    ax.set_yticks(range(len(order)), order)
+    ax.invert_yaxis()
+    ax.set_xlabel(METRICS[metric].header + "; dots = seeds, ◆ = mean ± std, X = paper")
+    return save_figure(fig, path)
 
 
 def training_curves(result: TableResult, records: dict[str, dict], path: Path) -> Path | None:
@@ -259,5 +211,6 @@ def training_curves(result: TableResult, records: dict[str, dict], path: Path) -
             marker="o",
             ax=ax,
         )
-        ax.set_title(f"{split} top-1 accuracy (cf. seed 000 Fig. {7 if split == 'train' else 8})")
-    return _save(fig, path)
+        figure = 7 if split == "train" else 8
+        ax.set_title(f"{split} top-1 accuracy (cf. the SE/CBAM Adam study's Fig. {figure})")
+    return save_figure(fig, path)

@@ -11,28 +11,23 @@ import pandas as pd
 from bench.errors import BenchError
 from bench.grid import load_grid
 from bench.measure.latency import NOISY_SPREAD, REMEASURES
-from bench.report import plots, recipe
+from bench.report import figures, recipe
 from bench.report.document import source_of
-from bench.report.render import (
-    FORMATS,
-    frame_latex,
-    html_figure,
-    html_page,
-    summary_display,
-    summary_markdown,
-)
+from bench.report.render import FORMATS, frame_latex, summary_display, summary_markdown
 from bench.report.tables import MIN_SEEDS_FOR_TEST, resolution, summary_table
+from bench.report.webpage import html_figure, html_page, inline_markdown
 from bench.spec import distinct_labels
 from bench.store import read_records, records_frame
 
-PLOT_ALT = "top-1 accuracy per configuration"
+Figures = list[tuple[Path, str]]  # each PNG with its caption
 
 
 def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> list[Path]:
     """Render ``study`` from its records into ``reports``; returns the files written."""
     if fmt not in FORMATS:
         raise BenchError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    frame = records_frame(read_records(results, study))
+    records = read_records(results, study)
+    frame = records_frame(records)
     if frame.empty:
         raise BenchError(f"no records for study {study!r} in {results}; run `bench run` first")
     table = summary_table(frame)
@@ -51,21 +46,56 @@ def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> l
         path.write_text(frame_latex(summary_display(table), caption, f"tab:{study}"))
         written.append(path)
     else:
-        plot = plots.accuracy_per_config(frame, reports / f"{study}_accuracy.png")
+        plots = _figures(reports, study, table, frame, records)
         path = reports / f"{study}.{fmt}"
         text = _markdown if fmt == "md" else _html
-        path.write_text(text(study, frame, table, plot, _progress(study, frame)))
-        written += [path, plot]
+        paragraphs = _description(study) + _header(frame) + _progress(study, frame)
+        path.write_text(text(study, frame, table, plots, paragraphs))
+        written += [path, *(plot for plot, _ in plots)]
     return written
 
 
+def _figures(
+    reports: Path, study: str, table: pd.DataFrame, frame: pd.DataFrame, records: list[dict]
+) -> Figures:
+    """The study's plots that say something (``<study>_<kind>.png``), each with its caption."""
+    points = figures.curve_points(table, frame, records)
+    made = [
+        (
+            figures.accuracy(table, frame, reports / f"{study}_accuracy.png"),
+            "Top-1 accuracy per configuration (left) and its paired difference from the "
+            "baseline with the 95 % interval (right)",
+        ),
+        (
+            figures.curves(table, points, reports / f"{study}_curves.png"),
+            "Learning curves: val top-1 and train loss per epoch, mean ± std over seeds",
+        ),
+        (
+            figures.sweep(table, frame, reports / f"{study}_sweep.png"),
+            "Top-1 accuracy along the study's swept axis; dashed line = the baseline",
+        ),
+        (
+            figures.cost_vs_accuracy(table, reports / f"{study}_cost.png"),
+            "Top-1 accuracy vs cost, with the Pareto front",
+        ),
+    ]
+    return [(plot, caption) for plot, caption in made if plot is not None]
+
+
+def _description(study: str) -> list[str]:
+    """The ``[study] description`` of the bundled grid that defines ``study``, if any."""
+    source = source_of(study)
+    return [source.description] if source is not None and source.description else []
+
+
 def _markdown(
-    study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path, progress: list[str]
+    study: str, frame: pd.DataFrame, table: pd.DataFrame, plots: Figures, paragraphs: list[str]
 ) -> str:
     lines = [f"# {study}", ""]
-    for paragraph in _header(frame) + progress:
+    for paragraph in paragraphs:
         lines += [paragraph, ""]
-    lines += [summary_markdown(table), "", f"![{PLOT_ALT}]({plot.name})", ""]
+    lines += [summary_markdown(table), ""]
+    lines += [f"![{caption}]({plot.name})\n\n*{caption}.*\n" for plot, caption in plots]
     if recipe.is_recipe_study(frame):
         candidates = recipe.candidate_display(recipe.candidate_table(frame))
         lines += ["## Candidate recipes", "", recipe.CAPTION, ""]
@@ -74,14 +104,15 @@ def _markdown(
 
 
 def _html(
-    study: str, frame: pd.DataFrame, table: pd.DataFrame, plot: Path, progress: list[str]
+    study: str, frame: pd.DataFrame, table: pd.DataFrame, plots: Figures, paragraphs: list[str]
 ) -> str:
     body = [f"<h1>{html.escape(study)}</h1>"]
-    body += [f"<p>{html.escape(paragraph)}</p>" for paragraph in _header(frame) + progress]
-    body += [summary_display(table).to_html(index=False), html_figure(plot, PLOT_ALT)]
+    body += [f"<p>{inline_markdown(paragraph)}</p>" for paragraph in paragraphs]
+    body.append(summary_display(table).to_html(index=False))
+    body += [html_figure(plot, caption) for plot, caption in plots]
     if recipe.is_recipe_study(frame):
         candidates = recipe.candidate_display(recipe.candidate_table(frame))
-        body += ["<h2>Candidate recipes</h2>", f"<p>{html.escape(recipe.CAPTION)}</p>"]
+        body += ["<h2>Candidate recipes</h2>", f"<p>{inline_markdown(recipe.CAPTION)}</p>"]
         body.append(candidates.to_html(index=False))
     return html_page(study, body)
 

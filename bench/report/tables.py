@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pandas as pd
 
@@ -82,10 +83,25 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         _verdict(d, p)
         for d, p in zip(table["top1_paired_delta"], table["top1_holm_p"], strict=True)
     ]
-    # baseline (no attention) first within each backbone, then by label
-    table["_order"] = table["attention"] != "none"
+    # baseline (no attention) first within each backbone, then by label with numbers as numbers
+    table["_order"] = [
+        config_order(a, label) for a, label in zip(table["attention"], table["label"], strict=True)
+    ]
     private = ["_order", "_top1", "_by_seed", "_recipe"]
-    return table.sort_values(["backbone", "_order", "label"]).drop(columns=private)
+    return table.sort_values(["backbone", "_order"]).drop(columns=private)
+
+
+def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that reads digit runs as numbers: ``r4 < r8 < r16 < r32`` (not ``r16 < r32 < r4``);
+    ``1e-06`` and the like stay text."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part
+    )
+
+
+def config_order(attention: str, label: str) -> tuple[bool, tuple[tuple[int, int | str], ...]]:
+    """Sort key of a configuration: the baseline (attention ``none``) first, then by label."""
+    return attention != "none", natural_key(label)
 
 
 PAIRED_COLUMNS = {  # summary column -> field of ``stats.Paired``
