@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 STAGE_RULES = ("all", "all_but_last", "all_but_first")  # which stages a module goes after
+
+
+def docstring_summary(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph as plain text (what `bench list` shows):
+    lines joined, reST markup (````code````, ``:role:`x```, ``*emphasis*``) dropped."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    plain = re.sub(r":\w+:`([^`]*)`", r"\1", paragraph).replace("`", "")
+    plain = re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"\1", plain)
+    end = re.search(r"[.!?](?=\s+[A-Z(])", plain)  # not "e.g. x": a sentence starts upper-case
+    return plain[: end.end()] if end else plain
 
 
 class UnknownNameError(LookupError):
@@ -90,8 +101,8 @@ class Registry:
                 raise RegistrationError(f"{self.kind} {name!r} is already registered")
             checked = self._check(name, target, dict(meta)) if self._check else dict(meta)
             self._entries[name] = target
-            doc = (getattr(target, "__doc__", None) or "").strip().splitlines()
-            self._descriptions[name] = description or (doc[0] if doc else "")
+            doc = getattr(target, "__doc__", None) or ""
+            self._descriptions[name] = description or docstring_summary(doc)
             self._meta[name] = checked
             return target
 

@@ -1,6 +1,6 @@
-"""The attention modules of CNNtention (arXiv:2412.11657; code: AttentionSeekers/CNNtention), the
-study seed 002 summarises. They differ from the modules their names suggest, so they are registered
-under their own names and the seed-002 grids use them.
+"""The attention modules of CNNtention (arXiv:2412.11657; code: AttentionSeekers/CNNtention). They
+differ from the modules their names suggest, so they are registered under their own names and the
+CNNtention study's grids (``seed002-*.toml``) use them.
 
 * ``cbam_cnntention``: CBAM's channel gate with a bias-free MLP (r = 8 in CNNtention's ResNets) on
   the average- and max-pooled descriptors; a spatial gate of one k x k conv (k = 7) *with* a bias
