@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -11,6 +12,7 @@ from rich.progress import Progress, TaskID
 
 from bench.execute.common import Outcome, finish_run, progress_columns
 from bench.execute.locks import claim, record_stamp
+from bench.execute.progress import GridClock, duration, epoch_status
 from bench.spec import RunSpec
 
 
@@ -24,30 +26,34 @@ def run_inline(
     outcome = Outcome()
     stamps = {spec.run_id: record_stamp(results, spec) for spec in specs}
     start, ran = time.monotonic(), 0
+    clock = GridClock.for_specs(specs, results)
     with Progress(*progress_columns(), console=console, transient=False) as progress:
         grid_task = progress.add_task("grid", total=len(specs), status="")
-        for spec in specs:
+        for index, spec in enumerate(specs):
             lock, reason = claim(spec, results, stamps[spec.run_id])
             if lock is None:
                 console.print(f"[yellow]skipped[/yellow] {spec.label} seed {spec.seed}: {reason}")
                 outcome.statuses[spec.run_id] = "skipped"
                 progress.advance(grid_task)
                 continue
+            clock.start_run()
             name = f"  {spec.label} seed {spec.seed}"
-            epochs = progress.add_task(name, total=spec.train.epochs, status="")
-
-            def on_epoch(epoch: int, row: dict[str, float], task: TaskID = epochs) -> None:
-                status = f"val top-1 {row['val_top1_pct']:.1f}%  loss {row['train_loss']:.3f}"
-                progress.update(task, completed=epoch, status=status)
+            status = duration(clock.run_left(spec, 0))
+            run_task = progress.add_task(name, total=spec.train.epochs, status=status)
+            on_epoch = epoch_callback(
+                progress, clock, (grid_task, run_task), spec, specs[index + 1 :]
+            )
+            on_epoch(0, None)
 
             try:
                 record = finish_run(spec, results, device, on_epoch)
             finally:
                 lock.release()
+            clock.run_done(spec)
             outcome.statuses[spec.run_id] = record["status"]
             if record["error"]:
                 outcome.errors[spec.run_id] = record["error"]
-            progress.update(epochs, status=record["status"])
+            progress.update(run_task, status=record["status"])
             progress.advance(grid_task)
             ran += 1
             if not console.is_terminal:  # logs and CI see each run as it ends, not only at exit
@@ -56,6 +62,27 @@ def run_inline(
                     f"{finished_line(spec, record)}; {eta(len(outcome.statuses), len(specs), left)}"
                 )
     return outcome
+
+
+def epoch_callback(
+    progress: Progress,
+    clock: GridClock,
+    tasks: tuple[TaskID, TaskID],
+    spec: RunSpec,
+    waiting: list[RunSpec],
+) -> Callable[[int, dict[str, float] | None], None]:
+    """The ``on_epoch`` of ``spec``'s run: its bar, metrics and time left, the grid's time left
+    (``waiting``: the runs after it); called with epoch 0 and no row before training starts."""
+    grid_task, run_task = tasks
+
+    def on_epoch(epoch: int, row: dict[str, float] | None) -> None:
+        if row is not None:
+            clock.epoch_done(epoch)
+            status = epoch_status(row, spec, epoch, clock.run_left(spec, epoch))
+            progress.update(run_task, completed=epoch, status=status)
+        progress.update(grid_task, status=duration(clock.grid_left(spec, epoch, waiting)))
+
+    return on_epoch
 
 
 def eta(finished: int, total: int, seconds_left: float) -> str:

@@ -15,14 +15,15 @@ from bench.grid import Grid
 from bench.store import read_records
 
 
-def _all_records(results: Path) -> list[dict[str, Any]]:
+def all_records(results: Path) -> list[dict[str, Any]]:
+    """Every record under ``results`` (none when the folder does not exist yet)."""
     return read_records(results) if results.is_dir() else []
 
 
 def dry_run_table(grid: Grid, todo: Plan, results: Path) -> tuple[Table, str]:
     """One row per run of ``grid`` (to run, or finished and skipped) with its time estimate from
     similar records under ``results``, and a line with the total."""
-    records = _all_records(results)
+    records = all_records(results)
     skipped = {spec.run_id for spec in todo.skipped}
     table = Table(title=f"{grid.study.name}: runs", title_justify="left", box=None)
     for column in ("run id", "configuration", "seed", "status", "estimate"):
