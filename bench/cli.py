@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from bench.cli_args import build_parser
 from bench.errors import BenchError
 
 # Each command imports what it uses when it runs: torch, timm and the report stack take seconds
@@ -31,13 +31,13 @@ console = Console(soft_wrap=True)  # long lines stay whole in logs and pipes
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         from bench.execute.plugins import load_plugins
         from bench.store import damaged_records
 
         load_plugins()  # BENCH_PLUGINS: user modules that register attention modules or backbones
-        code = int(args.func(args) or 0)
+        code = int(COMMANDS[args.command](args) or 0)
         damaged = damaged_records()
         if damaged:
             print(
@@ -393,187 +393,12 @@ def _grid_path(name: str) -> Path:
     return path
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with the house error format: one line on stderr, exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"bench: error: {message} (see `{self.prog} --help`)\n")
-
-
-def _folder(text: str) -> str:
-    """An argparse ``type``: a folder path, never the empty string (which would mean the current
-    folder, where a run would scatter its records)."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path; name a folder, e.g. results")
-    return text
-
-
-def _positive(kind: type) -> Callable[[str], Any]:
-    """An argparse ``type``: a number of ``kind`` above zero."""
-
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not 0 < value < math.inf:
-            raise argparse.ArgumentTypeError(f"{text} must be positive (> 0) and finite")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="bench", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(required=True, metavar="command")
-
-    p = sub.add_parser("list", help="backbones, attention modules, placements, datasets, grids")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("describe", help="build a model as trained and print its size")
-    p.add_argument("--backbone", default=None, help="describe this backbone (+ --attention)")
-    p.add_argument("--grid", default=None, help="or: every architecture of a grid, as trained")
-    p.add_argument("--run", default=None, metavar="RUN_ID", help="or: the model of a stored run")
-    p.add_argument(
-        "--results", type=_folder, default="results", help="with --run: the records folder"
-    )
-    p.add_argument("--data-root", default=None, help="with --grid: overrides its [data] root")
-    p.add_argument("--attention", default="none")
-    p.add_argument("--placement", default=None, help="default: the module's own")
-    p.add_argument("--stages", default=None, help="e.g. 3,4 (default: the module's own)")
-    p.add_argument(
-        "--hparam",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an attention hyper-parameter, e.g. reduction=8 (repeatable; unset = default)",
-    )
-    p.add_argument(
-        "--num-classes", type=_positive(int), default=None, help="default: the backbone's own"
-    )
-    p.add_argument(
-        "--image-size", type=_positive(int), default=None, help="default: the backbone's own"
-    )
-    p.add_argument("--in-chans", type=_positive(int), default=3, help="1 for grey images")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_describe)
-
-    p = sub.add_parser("plan", help="seeds a grid needs, from its recipe's measured noise")
-    p.add_argument("--grid", required=True, help="TOML file or bundled grid name")
-    p.add_argument(
-        "--results", type=_folder, default="results", help="records to read the noise from"
-    )
-    p.add_argument(
-        "--target-mde", type=_positive(float), default=None, help="points of top-1 to resolve"
-    )
-    p.add_argument(
-        "--hours", type=_positive(float), default=None, help="budget per configuration (arm)"
-    )
-    p.add_argument(
-        "--conditions", default="cpu fp32", help="device class and precision to plan for"
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_plan)
-
-    p = sub.add_parser("run", help="train every run of a grid")
-    p.add_argument(
-        "--grid", default="quick", help="TOML file or bundled grid name (default: quick)"
-    )
-    p.add_argument(
-        "--results", type=_folder, default="results", help="records folder (default: results)"
-    )
-    p.add_argument("--data-root", default=None, help="overrides the grid's [data] root")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--retry-failed", action="store_true", help="also re-run runs that failed")
-    p.add_argument(
-        "--allow-large",
-        action="store_true",
-        help="run a grid of more than 5,000 cells (without it, such a grid is refused)",
-    )
-    p.add_argument(
-        "--dry-run",
-        action="store_true",
-        help="print the runs (to run, finished, rejected) and a time estimate; train nothing",
-    )
-    p.add_argument(
-        "--executor",
-        default="auto",
-        choices=("auto", "inline", "process", "ray"),
-        help="auto (default): inline on CPU, process on GPU; see docs/scaling.md",
-    )
-    p.add_argument(
-        "--workers",
-        type=_positive(int),
-        default=None,
-        help="process: concurrent runs (GPUs x --per-gpu, or 1)",
-    )
-    p.add_argument(
-        "--per-gpu", type=_positive(int), default=1, help="process: runs sharing one GPU (1)"
-    )
-    p.add_argument("--address", default=None, help="ray: auto | HOST:PORT (default: local Ray)")
-    p.add_argument(
-        "--gpus-per-run",
-        type=_positive(float),
-        default=None,
-        help="ray: GPUs per run, e.g. 0.25 (1 with GPUs)",
-    )
-    p.set_defaults(func=cmd_run)
-
-    p = sub.add_parser("cam", help="Grad-CAM grid figure of a study (from stored records)")
-    p.add_argument("--study", required=True)
-    p.add_argument(
-        "--images", type=_positive(int), default=8, help="rows (at most the maps each run stored)"
-    )
-    p.add_argument("--layer", default=None, help="Grad-CAM layer (default: the sfd layer)")
-    p.add_argument("--results", type=_folder, default="results")
-    p.add_argument("--reports", type=_folder, default="reports")
-    p.add_argument("--out", default=None, help="PNG path (default: <reports>/<study>_cam.png)")
-    p.add_argument("--data-root", default=None, help="where a non-synthetic dataset lives")
-    p.set_defaults(func=cmd_cam)
-
-    p = sub.add_parser("report", help="tables and plots from stored records")
-    p.add_argument(
-        "--study",
-        action="append",
-        default=None,
-        help="default: every study in --results; with --paper, repeat it to combine studies",
-    )
-    p.add_argument(
-        "--paper",
-        default=None,
-        help="render this paper's tables (se, cbam, bam, das, triplet, seed000, seed002) from the "
-        "grids that name it, or from --study; default: detected from each study's grid",
-    )
-    p.add_argument("--table", default=None, help="with --paper: only this table (e.g. table10)")
-    p.add_argument("--format", default="md", help="md (default), csv, latex, html or json")
-    p.add_argument("--results", type=_folder, default="results")
-    p.add_argument("--reports", type=_folder, default="reports")
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("check", help="accuracy regression gate against a baseline")
-    p.add_argument("--baseline", default="results/baselines/quick.json")
-    p.add_argument("--results", type=_folder, default="results")
-    p.add_argument(
-        "--tolerance",
-        type=_positive(float),
-        default=None,
-        help="accuracy points (default: the baseline's calibrated tolerance)",
-    )
-    p.add_argument(
-        "--update", action="store_true", help="write the baseline from the current records"
-    )
-    p.add_argument("--study", default=None, help="with --update: the study to record")
-    p.add_argument(
-        "--calibration",
-        default=None,
-        help="with --update: study whose pooled seed std sets the tolerance (default: --study)",
-    )
-    p.add_argument(
-        "--k",
-        type=_positive(float),
-        default=None,
-        help="with --update: tolerance = k x seed std x sqrt(2/n) (default: bench.check.DEFAULT_K)",
-    )
-    p.set_defaults(func=cmd_check)
-    return parser
+COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {
+    "list": cmd_list,
+    "describe": cmd_describe,
+    "plan": cmd_plan,
+    "run": cmd_run,
+    "cam": cmd_cam,
+    "report": cmd_report,
+    "check": cmd_check,
+}
