@@ -55,6 +55,13 @@ class OomAbove16(_Fault):
             raise torch.cuda.OutOfMemoryError(f"injected: batch of {x.shape[0]} does not fit")
 
 
+class NanInTraining(_Fault):
+    """Turns every training activation into NaN (a run whose loss is not finite)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * float("nan") if self.training else x
+
+
 class KillProcess(_Fault):
     """Kills its own process with SIGKILL on the first forward (a worker dying without a record)."""
 
@@ -65,6 +72,7 @@ class KillProcess(_Fault):
 MODULES = {
     "fault_raise_epoch2": RaiseAtEpoch2,
     "fault_oom": OomAbove16,
+    "fault_nan": NanInTraining,
     "fault_kill": KillProcess,
 }
 

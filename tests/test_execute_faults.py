@@ -33,8 +33,8 @@ def test_a_raising_run_is_recorded_and_the_grid_goes_on(tmp_path, fault_modules)
     assert "Traceback" in log and "fault_plugins.py" in log
 
 
-def test_a_nan_loss_is_recorded_as_diverged(tmp_path):
-    grid = tiny_grid(["none"], lr=1e12, study="nan")
+def test_a_nan_loss_is_recorded_as_diverged(tmp_path, fault_modules):
+    grid = tiny_grid(["fault_nan"], study="nan")  # (an lr of 1e12 is refused by its bound now)
     outcome = run_inline(grid.specs, tmp_path, CPU, Console(quiet=True))
     (spec,) = grid.specs
     assert outcome.statuses == {spec.run_id: "diverged"}
