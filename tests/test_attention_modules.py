@@ -92,14 +92,21 @@ def test_unknown_hparam_is_type_error(name: str) -> None:
 
 def test_none_inserts_nothing() -> None:
     assert ATTENTIONS.get("none")(64) is None
-    assert ATTENTIONS.meta("none") == {"default_placement": "block", "spatial": False}
+    # every registration key is filled in, with its default where the module set none
+    assert ATTENTIONS.meta("none") == {
+        "default_placement": "block",
+        "spatial": False,
+        "default_stages": "all",
+        "stage_rule": "all",
+        "per_stage": {},
+    }
 
 
 def test_stage_rules() -> None:
     rules = {name: ATTENTIONS.meta(name).get("stage_rule") for name in ATTENTIONS.names()}
     assert rules["bam"] == rules["bam_official"] == "all_but_last"
     assert rules["das"] == rules["nonlocal"] == rules["mhsa"] == "all"
-    assert rules["se"] is None
+    assert rules["se"] == "all"  # the default: SE at placement stage follows every stage
 
 
 # --- reduction ----------------------------------------------------------------------------------
