@@ -114,6 +114,14 @@ def test_a_one_axis_study_gets_a_sweep_in_numeric_order(tmp_path, captured):
     assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "8", "16", "32"]
 
 
+def test_the_sweep_draws_only_the_modules_it_sweeps(tmp_path, captured):
+    records = _sweep_records() + [golden_record("sw", "eca", s, 81.0 + s) for s in range(3)]
+    table, frame, _ = _load(tmp_path, records)
+    figures.sweep(table, frame, tmp_path / "s.png")
+    legend = [t.get_text() for t in captured[0].axes[0].get_legend().get_texts()]
+    assert legend == ["baseline (no attention)", "se"]  # eca, at one value, is not a line
+
+
 def test_placement_sweep_and_no_sweep_across_modules(tmp_path):
     records = [golden_record("sw", "none", 0, 80.0)]
     records += [golden_record("sw", "se", 0, 81.0, placement=p) for p in ("block", "pre", "post")]

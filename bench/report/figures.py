@@ -43,7 +43,7 @@ def accuracy(table: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
     )
     left.set_yticks(range(len(labels)), labels)
     left.invert_yaxis()
-    left.set_xlabel("val top-1 (%), last epoch: dots = seeds, ◆ = mean ± std")
+    left.set_xlabel("val top-1 (%), last epoch\ndots = seeds, ◆ = mean ± std")
     _delta_panel(right, table)
     return save_figure(fig, path)
 
@@ -83,7 +83,7 @@ def _delta_panel(ax: Any, table: pd.DataFrame) -> None:
     for y, attention in zip(ys, table["attention"], strict=True):
         if attention == "none":
             ax.annotate("baseline", (0, y), xytext=(4, 0), textcoords="offset points", va="center")
-    ax.set_xlabel("Δ top-1 vs baseline (points): paired mean, 95 % CI")
+    ax.set_xlabel("Δ top-1 vs baseline (points)\npaired mean, 95 % CI")
 
 
 def curve_points(table: pd.DataFrame, frame: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
@@ -180,8 +180,9 @@ def swept_axis(table: pd.DataFrame) -> tuple[str, list[Any]] | None:
 
 
 def sweep(table: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path | None:
-    """Top-1 vs the study's one swept axis (mean ± std over seeds, one line per module), the
-    baseline as a horizontal band; None when the study sweeps no single axis."""
+    """Top-1 vs the study's one swept axis (mean ± std over seeds, one line per module that
+    takes two values or more on it), the baseline as a horizontal band; None when the study
+    sweeps no single axis."""
     found = swept_axis(table)
     if found is None:
         return None
@@ -195,6 +196,8 @@ def sweep(table: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path | None:
             _baseline_band(ax, rows["val_top1_pct_mean"].iloc[0], rows["val_top1_pct_std"].iloc[0])
             continue
         rows = rows.dropna(subset="_value")
+        if rows["_value"].nunique() < 2:
+            continue  # this module is not swept (a study of several modules sweeps some)
         rows = rows.assign(_x=[ticks.index(v) for v in rows["_value"]]).sort_values("_x")
         ax.errorbar(
             rows["_x"],
