@@ -48,7 +48,8 @@ def estimate_seconds(spec: RunSpec, records: Iterable[dict[str, Any]]) -> float 
         cost = _cost(record)
         if cost is None:
             continue
-        images.setdefault(record["spec"]["data"]["name"], record["data"]["train_images"])
+        if record["spec"]["data"].get("train_size") is None:  # the whole split: its size
+            images.setdefault(record["spec"]["data"]["name"], record["data"]["train_images"])
         for level, key in enumerate(_record_keys(record)):
             costs[level].setdefault(key, []).append(cost)
     train_images = spec.data.train_size or images.get(spec.data.name)

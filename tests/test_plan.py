@@ -172,3 +172,22 @@ def test_evaluation_only_levers_use_the_matching_score(tmp_path):
     other = _grid(tmp_path, GRID.replace("epochs = 2", "epochs = 2\nema_decay = 0.9"))
     with pytest.raises(Exception, match="run a pilot first"):
         make_plan(load_grid(other), results)
+
+
+def test_run_time_estimates_scale_to_the_whole_split():
+    """A full-split run is estimated at the full split's size, not a subset run's."""
+    from bench.estimate import estimate_seconds
+    from bench.spec import DataSpec, RunSpec, TrainSpec
+
+    def record(train_size, images, wall):
+        rec = golden_record("e", "se", 0, 80.0, extra={"wall_seconds": wall})
+        rec["spec"]["data"]["train_size"] = train_size
+        return rec | {"data": {"train_images": images}}
+
+    subset = record(100, 100, 10.0)  # 0.05 s per image and epoch (2 epochs)
+    full = golden_record("e", "none", 0, 80.0) | {"data": {"train_images": 1000}}
+    full["spec"]["data"]["train_size"] = None
+    spec = RunSpec(
+        "e", "resnet20", "se", "block", data=DataSpec("shapes"), train=TrainSpec(epochs=2)
+    )
+    assert estimate_seconds(spec, [subset, full]) == pytest.approx(0.05 * 2 * 1000)
