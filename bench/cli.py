@@ -285,7 +285,8 @@ def cmd_plan(args: argparse.Namespace) -> None:
             _fmt(row["minutes_per_run"], 1),
             _fmt(row["hours_missing"], 2),
         )
-    console.print(table, width=max(console.width, 150))  # one line per configuration
+    wide = Console(soft_wrap=True, width=max(console.width, 150))  # a configuration per line
+    wide.print(table)
     total = sum(row["hours_missing"] or 0 for row in rows)
     console.print(f"missing runs: {sum(r['runs_missing'] for r in rows)}, about {total:.1f} h")
 
