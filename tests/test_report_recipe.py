@@ -70,3 +70,16 @@ def test_module_studies_have_no_candidate_table(tmp_path):
     records = [*_records(), golden_record("rec", "se", 0, 90.0)]
     write_golden(tmp_path, records)
     assert not is_recipe_study(records_frame(read_records(tmp_path, "rec")))
+
+
+def test_grad_cam_columns_name_the_recipe_variant(tmp_path):
+    from bench.report.cam import configurations
+
+    cam = {"layers": ["layer3"], "maps": {}, "explained_class": []}
+    records = [
+        golden_record("rec", "none", 0, 80.0, train={"random_erasing": p}, extra={"cam": cam})
+        for p in (0.0, 0.5)
+    ]
+    write_golden(tmp_path, records)
+    labels = [r["label"] for r in configurations(tmp_path, "rec")]
+    assert labels == ["resnet20 (random_erasing 0.0)", "resnet20 (random_erasing 0.5)"]

@@ -22,7 +22,7 @@ from bench.data import Split, load_dataset
 from bench.errors import BenchError
 from bench.measure.saliency import first_images, upsample
 from bench.report.tables import config_order
-from bench.spec import RunSpec
+from bench.spec import RunSpec, distinct_labels
 from bench.store import FINAL_STATUSES, read_records
 
 CELL_INCHES = 1.6
@@ -31,7 +31,7 @@ TITLE_CHARS = 30  # a column title's line width at fontsize 6 in a CELL_INCHES-w
 
 def configurations(results: Path, study: str) -> list[dict[str, Any]]:
     """One record per configuration (its lowest seed) that stored Grad-CAM maps: the baseline
-    first, then by label (numbers as numbers)."""
+    first, then by label (numbers as numbers); labels name the recipe where several share one."""
     folder = results / study
     if not folder.is_dir():
         raise BenchError(f"no records for study {study!r} in {results}; run `bench run` first")
@@ -45,7 +45,11 @@ def configurations(results: Path, study: str) -> list[dict[str, Any]]:
             f"no finished run of study {study!r} stored Grad-CAM maps "
             "(records from before the saliency measurement, or [measure] sfd = false)"
         )
-    return sorted(chosen.values(), key=lambda r: config_order(r["spec"]["attention"], r["label"]))
+    # recipe variants of one architecture share its label: name what differs, then order
+    found = list(chosen.values())
+    labels = distinct_labels([r["label"] for r in found], [r["spec"]["train"] for r in found])
+    named = [record | {"label": label} for record, label in zip(found, labels, strict=True)]
+    return sorted(named, key=lambda r: config_order(r["spec"]["attention"], r["label"]))
 
 
 def write_cam_figure(

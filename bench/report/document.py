@@ -307,7 +307,7 @@ def _markdown(paper: Paper, measured: list[TableResult], figures: dict) -> str:
             f"![{alt}]({p.parent.name}/{p.name})\n" for p, alt in figures.get(result.table.id, [])
         ]
     if figures.get(""):
-        parts.append("## Cost vs accuracy (all tables)\n")
+        parts.append("## Across the tables\n")
         parts += [f"![{alt}]({p.parent.name}/{p.name})\n" for p, alt in figures[""]]
     return "\n".join(parts)
 
@@ -321,6 +321,6 @@ def _html(paper: Paper, measured: list[TableResult], figures: dict) -> str:
         body.append(webpage.table_html(result, paper.macs))
         body += [webpage.html_figure(p, alt) for p, alt in figures.get(result.table.id, [])]
     if figures.get(""):
-        body.append("<h2>Cost vs accuracy (all tables)</h2>")
+        body.append("<h2>Across the tables</h2>")
         body += [webpage.html_figure(p, alt) for p, alt in figures[""]]
     return webpage.html_page(paper.title, body)
