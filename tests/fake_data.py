@@ -143,3 +143,15 @@ def write_fashion_mnist(
             (target / f"{name}.gz").write_bytes(gzip.compress(raw))
             digests[name] = hashlib.md5(raw).hexdigest()
     return digests
+
+
+def tiny_dataset(n_train: int = 64, n_val: int = 32):
+    """A 4-class, 16 px random ``ImageDataset`` in memory, for training-loop tests."""
+    from bench.data import Augment, ImageDataset, Split
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n_train + n_val, 3, 16, 16), dtype=torch.uint8, generator=gen)
+    labels = torch.randint(0, 4, (n_train + n_val,), generator=gen)
+    train = Split(images[:n_train], labels[:n_train], augmentation=Augment(pad=2))
+    val = Split(images[n_train:], labels[n_train:])
+    return ImageDataset("tiny", 4, train, val, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))

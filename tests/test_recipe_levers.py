@@ -10,21 +10,12 @@ from __future__ import annotations
 import torch
 
 import registry
-from bench.data import Augment, ImageDataset, Split
 from bench.data.augment import normalize
 from bench.spec import DataSpec, RunSpec, TrainSpec
 from bench.train import build_for_run, evaluate, prepare, train_model
+from tests.fake_data import tiny_dataset
 
 CPU = torch.device("cpu")
-
-
-def _tiny_data(n_train: int = 64, n_val: int = 32) -> ImageDataset:
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n_train + n_val, 3, 16, 16), dtype=torch.uint8, generator=gen)
-    labels = torch.randint(0, 4, (n_train + n_val,), generator=gen)
-    train = Split(images[:n_train], labels[:n_train], augmentation=Augment(pad=2))
-    val = Split(images[n_train:], labels[n_train:])
-    return ImageDataset("tiny", 4, train, val, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
 
 def _spec(attention: str = "none", **train) -> RunSpec:
@@ -42,7 +33,7 @@ def _spec(attention: str = "none", **train) -> RunSpec:
 
 
 def test_ema_and_flip_do_not_change_training():
-    data = _tiny_data()
+    data = tiny_dataset()
     plain = train_model(_spec(), data, CPU)
     levers = train_model(_spec(ema_decay=0.9, tta_flip=True), data, CPU)
     # the raw weights of the run with levers are the plain run's, bit for bit
@@ -56,8 +47,8 @@ def test_ema_and_flip_do_not_change_training():
 
 def test_the_average_is_what_is_returned_and_differs_from_the_weights():
     session_spec = _spec(ema_decay=0.9)
-    result = train_model(session_spec, _tiny_data(), CPU)
-    plain = train_model(_spec(), _tiny_data(), CPU)
+    result = train_model(session_spec, tiny_dataset(), CPU)
+    plain = train_model(_spec(), tiny_dataset(), CPU)
     returned = dict(result.model.state_dict())
     raw = dict(plain.model.state_dict())
     assert returned.keys() == raw.keys()
@@ -67,7 +58,7 @@ def test_the_average_is_what_is_returned_and_differs_from_the_weights():
 
 
 def test_flip_evaluation_averages_the_logits_of_both_mirrors():
-    data = _tiny_data()
+    data = tiny_dataset()
     spec = _spec()
     model = build_for_run(spec, data).eval()
     session = prepare(spec, data, CPU)
@@ -93,7 +84,7 @@ def test_same_seed_shares_backbone_init_and_batches_whatever_the_module():
     """The paired design: ``none``, ``se`` and a module that draws random numbers in its
     constructor (CBAM's and BAM's convolutions, ``nonlocal``) start from the same backbone weights
     and see the same first batches at one seed."""
-    data = _tiny_data()
+    data = tiny_dataset()
     sessions = {
         name: prepare(_spec(name), data, CPU) for name in ("none", "se", "cbam", "bam", "nonlocal")
     }

@@ -7,23 +7,14 @@ import dataclasses
 import pytest
 import torch
 
-from bench.data import Augment, ImageDataset, Split, load_dataset
+from bench.data import load_dataset
 from bench.execute.common import finish_run
 from bench.spec import DataSpec, RunSpec, TrainSpec
 from bench.store import read_record, record_path
 from bench.train import best_epoch, make_optimizer, train_model
-from tests.fake_data import write_image_folder
+from tests.fake_data import tiny_dataset, write_image_folder
 
 CPU = torch.device("cpu")
-
-
-def _tiny_data(n_train: int = 64, n_val: int = 32) -> ImageDataset:
-    gen = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (n_train + n_val, 3, 16, 16), dtype=torch.uint8, generator=gen)
-    labels = torch.randint(0, 4, (n_train + n_val,), generator=gen)
-    train = Split(images[:n_train], labels[:n_train], augmentation=Augment(pad=2))
-    val = Split(images[n_train:], labels[n_train:])
-    return ImageDataset("tiny", 4, train, val, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
 
 
 def _spec(**train) -> RunSpec:
@@ -45,7 +36,7 @@ def _kill_after(epoch_to_kill: int):
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.9])  # the moving average is checkpointed too
 def test_resume_is_bit_identical(tmp_path, ema_decay):
-    spec, data = _spec(ema_decay=ema_decay), _tiny_data()
+    spec, data = _spec(ema_decay=ema_decay), tiny_dataset()
     straight = train_model(spec, data, CPU)
     ckpt = tmp_path / "ckpt" / f"{spec.run_id}.pt"
     with pytest.raises(Killed):
@@ -65,7 +56,7 @@ def test_resume_is_bit_identical(tmp_path, ema_decay):
 def test_executor_resumes_an_interrupted_run(tmp_path, monkeypatch):
     import bench.run
 
-    monkeypatch.setattr(bench.run, "load_dataset", lambda spec: _tiny_data())
+    monkeypatch.setattr(bench.run, "load_dataset", lambda spec: tiny_dataset())
     spec, results = _spec(), tmp_path / "results"
     with pytest.raises(Killed):
         finish_run(spec, results, CPU, on_epoch=_kill_after(1))
@@ -77,7 +68,7 @@ def test_executor_resumes_an_interrupted_run(tmp_path, monkeypatch):
 
 
 def test_checkpoint_of_another_run_is_refused(tmp_path):
-    spec, data = _spec(), _tiny_data()
+    spec, data = _spec(), tiny_dataset()
     ckpt = tmp_path / "x.pt"
     with pytest.raises(Killed):
         train_model(spec, data, CPU, on_epoch=_kill_after(1), checkpoint=ckpt)
@@ -88,7 +79,7 @@ def test_checkpoint_of_another_run_is_refused(tmp_path):
 def test_divergence_stops_the_run_and_the_grid_goes_on(tmp_path, monkeypatch):
     import bench.run
 
-    monkeypatch.setattr(bench.run, "load_dataset", lambda spec: _tiny_data())
+    monkeypatch.setattr(bench.run, "load_dataset", lambda spec: tiny_dataset())
     bad, good = _spec(lr=1e30, epochs=2, schedule="constant"), _spec(epochs=1)
     results = tmp_path / "results"
     assert finish_run(bad, results, CPU)["status"] == "diverged"
@@ -99,7 +90,7 @@ def test_divergence_stops_the_run_and_the_grid_goes_on(tmp_path, monkeypatch):
 
 
 def test_curves_and_best_epoch():
-    result = train_model(_spec(epochs=2, checkpoint_every=0), _tiny_data(), CPU)
+    result = train_model(_spec(epochs=2, checkpoint_every=0), tiny_dataset(), CPU)
     assert [row["epoch"] for row in result.curves] == [1, 2]
     for key in (
         "train_loss",
@@ -152,6 +143,6 @@ def test_lr_follows_schedule_per_step():
     spec = dataclasses.replace(
         _spec(), train=TrainSpec(epochs=2, batch_size=16, schedule="cosine", lr=0.1)
     )
-    result = train_model(spec, _tiny_data(), CPU)  # 4 steps per epoch
+    result = train_model(spec, tiny_dataset(), CPU)  # 4 steps per epoch
     assert result.curves[0]["lr"] == pytest.approx(0.1)
     assert result.curves[1]["lr"] == pytest.approx(0.05)  # cos at epoch 1 of 2
