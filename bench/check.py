@@ -182,7 +182,7 @@ def read_baseline(path: Path) -> dict[str, Any]:
 def _check_entry(path: Path, config_id: str, entry: Any) -> None:
     valid = isinstance(entry, dict) and isinstance(entry.get("label"), str)
     top1 = entry.get("val_top1_pct") if valid else None
-    if not _is_number(top1) or not 0 <= top1 <= 100:
+    if top1 is None or not _is_number(top1) or not 0 <= top1 <= 100:
         raise BenchError(
             f"baseline {path}: entry {config_id!r} needs a label and a val_top1_pct in 0..100 "
             f"(got {top1!r}); rewrite it with --update"

@@ -128,7 +128,7 @@ def make_plan(
     """
     stored = read_records(results) if results.is_dir() else []
     records = [r for r in stored if r.get("status") == "done"]
-    evaluations = {}
+    evaluations: dict[str, tuple[float, bool]] = {}
     for spec in grid.specs:
         canonical = spec.canonical()
         key = training_key(canonical["train"], canonical["data"])
@@ -192,9 +192,9 @@ def measure_noise(records: list[dict[str, Any]]) -> Noise:
     found = resolution(records_frame(records))
     return Noise(
         found["std"],
-        found["dof"],
+        int(found["dof"]),
         found["std_diff"],
-        found["dof_diff"],
+        int(found["dof_diff"]),
         found["corr"],
         len(records),
         tuple(sorted({r["spec"]["study"] for r in records})),
@@ -224,11 +224,13 @@ def _minutes_per_run(
     """Minutes per run of ``spec``: its own configuration's median, else an estimate."""
     config = _trained_config(spec.canonical())
     own = [r.get("wall_seconds") for r in same_recipe if _trained_config(r["spec"]) == config]
-    own = [s for s in own if s]
-    if own:
+    seconds_per_run = [float(s) for s in own if s]
+    if seconds_per_run:
         threads = {r["environment"].get("cpu_threads") for r in same_recipe}
         shown = ",".join(str(t) for t in sorted(t for t in threads if t is not None))
-        return statistics.median(own) / 60, f"median of {len(own)} runs ({shown} thread(s))"
+        return statistics.median(
+            seconds_per_run
+        ) / 60, f"median of {len(seconds_per_run)} runs ({shown} thread(s))"
     seconds = estimate_seconds(spec, records)
     if seconds is None:
         return None, "no similar record"

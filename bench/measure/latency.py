@@ -277,8 +277,9 @@ def _warm_up(
         for x in inputs:
             for _ in range(WARMUP_CALLS):
                 model(x)
-    for _ in range(WARMUP_CALLS if step is not None else 0):
-        step()
+    if step is not None:
+        for _ in range(WARMUP_CALLS):
+            step()
     timer.synchronize()
 
 

@@ -84,7 +84,7 @@ class TableResult:
     expected_runs: int | None = None
     missing_runs: int | None = None
     studies: list[str] = field(default_factory=list)
-    resolution: dict[str, float] = field(default_factory=dict)  # see ``table_resolution``
+    resolution: dict[str, Any] = field(default_factory=dict)  # see ``table_resolution``
 
     @property
     def synthetic(self) -> bool:
@@ -193,7 +193,7 @@ def metric_by_seed(metric: Metric, runs: pd.DataFrame) -> dict[int, float]:
     return {s: (100.0 - v if metric.error else v) * metric.scale for s, v in pairs}
 
 
-def table_resolution(table: PaperTable, results: list[RowResult]) -> dict[str, float]:
+def table_resolution(table: PaperTable, results: list[RowResult]) -> dict[str, Any]:
     """What the table resolves on its first per-seed metric: pooled seed std, the smallest n of a
     row with two seeds or more, Welch's MDE there, and the paired MDE from the pooled std of the
     seed-matched differences (nan without pairs)."""

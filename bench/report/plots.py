@@ -173,8 +173,9 @@ def placement_comparison(result: TableResult, path: Path) -> Path | None:
                 color="#08519c",
                 capsize=3,
             )
-        if row.cells[metric].published is not None:
-            ax.plot(row.cells[metric].published, y, "X", color="#e6550d", ms=8)
+        published = row.cells[metric].published
+        if published is not None:
+            ax.plot(published, y, "X", color="#e6550d", ms=8)
     ax.set_yticks(range(len(order)), order)
     ax.invert_yaxis()
     ax.set_xlabel(METRICS[metric].header + "; dots = seeds, ◆ = mean ± std, X = paper")
