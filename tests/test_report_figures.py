@@ -139,3 +139,17 @@ def test_study_report_lists_every_figure(tmp_path):
     assert names == ["sw.md", "sw_accuracy.png", "sw_curves.png", "sw_sweep.png"]
     text = written[0].read_text()
     assert all(f"]({name})" in text for name in names[1:])
+
+
+def test_a_study_of_baselines_has_no_difference_panel(tmp_path, captured):
+    records = [
+        golden_record("sw", "none", seed, 80.0 + seed, train={"epochs": epochs})
+        for epochs in (1, 2)
+        for seed in range(3)
+    ]
+    table, frame, _ = _load(tmp_path, records)
+    figures.accuracy(table, frame, tmp_path / "a.png")
+    assert len(captured[0].axes) == 1  # nothing is compared with a baseline
+    table, frame, _ = _load(tmp_path / "m", _sweep_records())
+    figures.accuracy(table, frame, tmp_path / "b.png")
+    assert len(captured[1].axes) == 2

@@ -25,12 +25,20 @@ SWEEP_AXES = ("backbone", "placement", "stages")  # besides every hyper-paramete
 def accuracy(table: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
     """Left: top-1 per configuration (seeds as dots, mean ± sample std), the axis zoomed to the
     measured range. Right: the paired difference from the baseline with its 95 % interval (the
-    difference of the means, hollow, where fewer than three seeds pair up)."""
+    difference of the means, hollow, where fewer than three seeds pair up), when anything is
+    compared with a baseline."""
     labels = list(table["label"])
     seeds = _seed_values(table, frame)
-    fig, (left, right) = plt.subplots(
-        1, 2, figsize=(11, 0.45 * len(labels) + 1.6), sharey=True, width_ratios=(3, 2)
+    compared = bool(table["top1_delta"].notna().any())  # a study of baselines has no right panel
+    fig, axes = plt.subplots(
+        1,
+        1 + compared,
+        figsize=(11 if compared else 7, 0.45 * len(labels) + 1.6),
+        sharey=True,
+        squeeze=False,
+        width_ratios=(3, 2) if compared else None,
     )
+    left = axes[0][0]
     for y, label in enumerate(labels):
         left.plot(seeds.get(label, []), [y] * len(seeds.get(label, [])), "o", color=SEED_COLOR)
     left.errorbar(
@@ -44,7 +52,8 @@ def accuracy(table: pd.DataFrame, frame: pd.DataFrame, path: Path) -> Path:
     left.set_yticks(range(len(labels)), labels)
     left.invert_yaxis()
     left.set_xlabel("val top-1 (%), last epoch\ndots = seeds, ◆ = mean ± std")
-    _delta_panel(right, table)
+    if compared:
+        _delta_panel(axes[0][1], table)
     return save_figure(fig, path)
 
 
