@@ -25,6 +25,7 @@ import registry
 from bench.report.metrics import METRICS, Metric
 from bench.report.papers import PaperTable, Row
 from bench.report.stats import (
+    MIN_SEEDS_FOR_TEST,
     NO_PAIRS,
     Paired,
     Summary,
@@ -33,6 +34,7 @@ from bench.report.stats import (
     minimum_detectable_effect,
     paired_difference,
     paired_mde,
+    pooled_diff_std,
     pooled_std,
     summarise,
     welch_p,
@@ -203,13 +205,7 @@ def table_resolution(table: PaperTable, results: list[RowResult]) -> dict[str, A
     cells = [r.cells[key] for r in results]
     std, dof = pooled_std([c.values for c in cells])
     n = min((len(c.values) for c in cells if len(c.values) >= 2), default=0)
-    pairs = [c.paired for c in cells if c.paired.n >= 2 and math.isfinite(c.paired.std_diff)]
-    dof_diff = sum(p.n - 1 for p in pairs)
-    std_diff = (
-        math.sqrt(sum((p.n - 1) * p.std_diff**2 for p in pairs) / dof_diff)
-        if dof_diff
-        else math.nan
-    )
+    std_diff, dof_diff = pooled_diff_std((c.paired.n, c.paired.std_diff) for c in cells)
     return {
         "metric": key,
         "std": std,
@@ -310,11 +306,8 @@ def _compare_with_baselines(table: PaperTable, results: list[RowResult]) -> None
                 cell.p_value = welch_p(cell.values, other.values)
                 cell.significant = is_significant(cell.p_value)
                 pair = paired_difference(other.by_seed, cell.by_seed)
-                if pair.n >= MIN_PAIRS:
+                if pair.n >= MIN_SEEDS_FOR_TEST:
                     cell.paired = pair
-
-
-MIN_PAIRS = 3  # seed-matched pairs for an interval and a paired test (as Welch's needs 3 a side)
 
 
 def _holm_verdicts(table: PaperTable, results: list[RowResult]) -> None:
@@ -325,5 +318,5 @@ def _holm_verdicts(table: PaperTable, results: list[RowResult]) -> None:
         adjusted = holm([c.paired.p for c in cells])
         for cell, p in zip(cells, adjusted, strict=True):
             cell.holm_p = p
-            if cell.paired.n >= MIN_PAIRS:
+            if cell.paired.n >= MIN_SEEDS_FOR_TEST:
                 cell.significant = is_significant(p)

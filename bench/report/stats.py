@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 ALPHA = 0.05
+MIN_SEEDS_FOR_TEST = 3  # per side (or seed-matched pairs): below it no p-value, no interval
 TEST_NAME = "Welch's two-sided t-test"
 
 
@@ -158,6 +159,16 @@ def holm(pvalues: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (m - rank) * p))
         adjusted[index] = running
     return adjusted
+
+
+def pooled_diff_std(comparisons: Iterable[tuple[int, float]]) -> tuple[float, int]:
+    """The pooled std of the per-seed differences of several paired comparisons, given as
+    (pairs, std of their differences), and its dof; ``(nan, 0)`` without two pairs anywhere."""
+    used = [(int(n), float(s)) for n, s in comparisons if n >= 2 and math.isfinite(s)]
+    dof = sum(n - 1 for n, _ in used)
+    if not dof:
+        return math.nan, 0
+    return math.sqrt(sum((n - 1) * s**2 for n, s in used) / dof), dof
 
 
 def paired_mde(std_diff: float, n: int, alpha: float = ALPHA, power: float = 0.8) -> float:

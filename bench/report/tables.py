@@ -11,12 +11,14 @@ import pandas as pd
 from bench.measure.latency import NOISY_SPREAD
 from bench.report.stats import (
     ALPHA,
+    MIN_SEEDS_FOR_TEST,
     NO_PAIRS,
     Paired,
     holm,
     minimum_detectable_effect,
     paired_difference,
     paired_mde,
+    pooled_diff_std,
     pooled_std,
     welch_p,
 )
@@ -32,7 +34,6 @@ SEED_METRICS = {  # summary name -> records_frame column; averaged over seeds
     "pointing": "sfd_pointing_hit_rate",
     "energy": "sfd_energy_in_mask_mean",
 }
-MIN_SEEDS_FOR_TEST = 3  # per side: below it, no p-value is shown (the std itself is too noisy)
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -137,12 +138,10 @@ def _paired_resolution(table: pd.DataFrame, n: int) -> dict[str, float]:
     """Pooled std of the per-seed differences over the table's paired comparisons."""
     if table.empty or "top1_pairs" not in table:
         return {"std_diff": math.nan, "dof_diff": 0, "corr": math.nan, "paired_mde": math.nan}
-    pairs = table[table["top1_pairs"] >= 2]
-    dof = int((pairs["top1_pairs"] - 1).sum())
+    std_diff, dof = pooled_diff_std(zip(table["top1_pairs"], table["top1_diff_std"], strict=True))
     if dof == 0:
         return {"std_diff": math.nan, "dof_diff": 0, "corr": math.nan, "paired_mde": math.nan}
-    variance = ((pairs["top1_pairs"] - 1) * pairs["top1_diff_std"] ** 2).sum() / dof
-    std_diff = math.sqrt(variance)
+    pairs = table[table["top1_pairs"] >= 2]
     return {
         "std_diff": std_diff,
         "dof_diff": dof,
