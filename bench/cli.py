@@ -15,13 +15,16 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bench.cli_args import build_parser
 from bench.errors import BenchError
+
+if TYPE_CHECKING:
+    from bench.plan import Plan
 
 # Each command imports what it uses when it runs: torch, timm and the report stack take seconds
 # to import, and `bench --help` needs none of them.
@@ -247,10 +250,13 @@ def cmd_plan(args: argparse.Namespace) -> None:
     if args.target_mde is not None and args.hours is not None:
         raise BenchError("give --target-mde or --hours, not both")
     grid = load_grid(_grid_path(args.grid))
+    target = args.target_mde
+    if target is None and args.hours is None:
+        target = grid.study.target_mde  # the grid's own target, where it states one
     plan = make_plan(
         grid,
         Path(args.results),
-        target_mde=args.target_mde,
+        target_mde=target,
         hours_per_config=args.hours,
         conditions=args.conditions,
     )
@@ -268,7 +274,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
     console.print(
         f"recipe of [bold]{plan.study}[/bold] ({plan.conditions}): {noise.records} finished "
         f"records in {', '.join(noise.studies)}; seed std {noise.std:.3f} points ({noise.dof} "
-        f"dof){paired}. Seeds per arm for the {plan.test}, 80 % power, p < 0.05."
+        f"dof){paired}. Seeds per arm for the {plan.test}, 80 % power, p < 0.05{_goal(args, plan)}."
     )
     table = Table("configuration", "in grid", "finished", "needed", "MDE", "missing", "min/run")
     table.add_column("hours missing")
@@ -278,7 +284,7 @@ def cmd_plan(args: argparse.Namespace) -> None:
             str(row["seeds_in_grid"]),
             str(row["finished"]),
             "out of reach"
-            if row["seeds_needed"] is None and args.target_mde
+            if row["seeds_needed"] is None and plan.target_mde
             else str(row["seeds_needed"] or "—"),
             _fmt(row["mde_points"], 2),
             str(row["runs_missing"]),
@@ -289,6 +295,17 @@ def cmd_plan(args: argparse.Namespace) -> None:
     wide.print(table)
     total = sum(row["hours_missing"] or 0 for row in rows)
     console.print(f"missing runs: {sum(r['runs_missing'] for r in rows)}, about {total:.1f} h")
+
+
+def _goal(args: argparse.Namespace, plan: Plan) -> str:
+    """What the seeds are planned for: a target MDE (the flag's or the grid's), or hours."""
+    if plan.target_mde is not None:
+        grids = "the grid's \\[study] target_mde"  # escaped: rich reads [study] as markup
+        source = "--target-mde" if args.target_mde is not None else grids
+        return f", to resolve {plan.target_mde:g} points ({source})"
+    if plan.hours_per_config is not None:
+        return f", within {plan.hours_per_config:g} h per configuration"
+    return ""
 
 
 def _fmt(value: float | None, digits: int) -> str:

@@ -10,6 +10,8 @@ A grid file has four tables::
                   the small backbone / dataset run in place of the paper's, for the report's join)
               budget = "cpu"   (optional: a reduced-budget twin of the paper's grid on real data;
                   its runs make their own report, ``<paper>-cpu``, never pooled with the paper's)
+              target_mde = 0.3   (optional: the difference in top-1 points the study is planned to
+                  resolve; ``bench plan`` plans for it and the report says whether it was reached)
     [data]    name = "shapes", image_size = 32, train_size = 4000, ...  (fields of DataSpec)
     [train]   epochs = 4, lr = 0.2, schedule = "onecycle", ...         (fields of TrainSpec)
     [measure] sfd_images = 200, cam_layers = ["layer3"], ...    (optional; fields of MeasureSpec)
@@ -74,6 +76,7 @@ class Study:
     stand_in: tuple[tuple[str, str], ...] = ()  # (paper's name, name run instead) pairs
     budget: str | None = None  # a reduced-budget twin's name, e.g. "cpu"
     plugins: tuple[str, ...] = ()  # modules imported before the grid is expanded
+    target_mde: float | None = None  # top-1 points the seeds are planned to resolve
 
 
 @dataclass
@@ -175,7 +178,7 @@ def _slice_train(
 def _read_study(table: dict[str, Any]) -> Study:
     _check_keys(
         table,
-        ("name", "description", "paper", "table", "stand_in", "budget", "plugins"),
+        ("name", "description", "paper", "table", "stand_in", "budget", "plugins", "target_mde"),
         "[study] key",
     )
     name = table.get("name")
@@ -196,8 +199,20 @@ def _read_study(table: dict[str, Any]) -> Study:
     plugins = table.get("plugins", [])
     if not isinstance(plugins, list) or not all(isinstance(p, str) and p for p in plugins):
         raise GridError('[study] plugins must be a list of module names, e.g. ["mylab.attention"]')
+    target = table.get("target_mde")
+    if target is not None and (
+        isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 100
+    ):
+        raise GridError("[study] target_mde must be a number of top-1 points in (0, 100], e.g. 0.3")
     return Study(
-        name, description, table.get("paper"), table.get("table"), pairs, budget, tuple(plugins)
+        name,
+        description,
+        table.get("paper"),
+        table.get("table"),
+        pairs,
+        budget,
+        tuple(plugins),
+        None if target is None else float(target),
     )
 
 

@@ -191,3 +191,34 @@ def test_run_time_estimates_scale_to_the_whole_split():
         "e", "resnet20", "se", "block", data=DataSpec("shapes"), train=TrainSpec(epochs=2)
     )
     assert estimate_seconds(spec, [subset, full]) == pytest.approx(0.05 * 2 * 1000)
+
+
+def test_the_grids_target_mde_is_planned_for_unless_a_flag_says_otherwise(tmp_path, capsys):
+    results = tmp_path / "results"
+    write_golden(results, _records())
+    grid = str(
+        _grid(tmp_path, GRID.replace('name = "planned"', 'name = "planned"\ntarget_mde = 0.2'))
+    )
+    assert load_grid(grid).study.target_mde == 0.2
+    assert main(["plan", "--grid", grid, "--results", str(results), "--json"]) == 0
+    planned = json.loads(capsys.readouterr().out)["configurations"]
+    assert all(r["seeds_needed"] and r["mde_points"] <= 0.2 for r in planned)
+    assert main(["plan", "--grid", grid, "--results", str(results), "--target-mde", "0.1"]) == 0
+    assert "to resolve 0.1 points (--target-mde)" in capsys.readouterr().out
+    assert main(["plan", "--grid", grid, "--results", str(results), "--hours", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "within 0.1 h per configuration" in out and "target_mde" not in out
+    assert main(["plan", "--grid", grid, "--results", str(results)]) == 0
+    assert "to resolve 0.2 points (the grid's [study] target_mde)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["0", "-0.3", '"0.3"', "true", "nan", "inf", "101"])
+def test_a_target_mde_that_is_not_a_positive_number_of_points_is_one_line(tmp_path, capsys, bad):
+    path = _grid(
+        tmp_path, GRID.replace('name = "planned"', f'name = "planned"\ntarget_mde = {bad}')
+    )
+    assert main(["plan", "--grid", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "target_mde must be a number of top-1 points" in err and len(err.strip().splitlines()) == 1
+    )

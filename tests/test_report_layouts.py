@@ -223,6 +223,17 @@ def test_significance_marker(tmp_path):
     assert r16.endswith("*") and "(-10.00 [-10.00, -10.00])" in r16
     assert not frame.iloc[0]["top-1 err. (%)"].endswith("*")
     assert "Resolution (top-1 err. (%)): pooled seed std 0.10" in render.table_markdown(result)
+    assert "Planned for" not in render.table_markdown(result)  # no grid states a target
+    grid = tmp_path / "sig.toml"
+    grid.write_text(
+        '[study]\nname = "sig"\ntarget_mde = 0.05\n[data]\nname = "shapes"\n'
+        '[[grid]]\nbackbone = "resnet20"\nattention = "none"\n'
+    )
+    [planned], _ = measure_tables(tmp_path, [table], [Source("sig", "se", grid=grid)])
+    assert planned.target_mde == 0.05
+    assert "Planned for 0.05 points ([study] target_mde): reached (paired MDE 0.00)" in (
+        render.table_markdown(planned)
+    )
     assert welch_p([70, 70.1, 69.9], [60, 60.1, 59.9]) < 1e-4
     assert math.isnan(welch_p([70], [60, 61]))
 

@@ -45,6 +45,7 @@ def test_report_says_when_the_grid_is_complete_and_what_it_cost(tmp_path):
     write_report(tmp_path / "results", tmp_path, "fashion-quick")
     text = md.read_text()
     assert f"Complete: every one of the {len(specs)} runs" in text
+    assert "Planned for" not in text  # fashion-quick states no target_mde
     minutes = (2 * 120 + (len(specs) - 2) * 60) / 60
     assert f"Cost: {len(specs)} runs took {minutes:.0f} min of wall time" in text
     assert (
@@ -68,3 +69,28 @@ def test_the_html_carries_the_grid_description_as_rendered_markdown(tmp_path):
     text = page.read_text()
     assert f"<p>{load_grid(GRID).study.description}</p>" in text
     assert "Dataset <code>fashion_mnist</code>" in text and "`" not in text
+
+
+def test_report_says_whether_the_studys_target_mde_was_reached(tmp_path):
+    """fashion-resolve states ``target_mde = 0.3``: steady seeds reach it, noisy ones do not."""
+    pairs = [
+        s for s in load_grid(GRIDS / "fashion-resolve.toml").specs if s.attention in ("none", "se")
+    ]
+    for folder, spread in (("steady", 0.01), ("noisy", 1.0)):
+        for spec in pairs:
+            top1 = (
+                90.0
+                + spread * (spec.seed % 2)
+                + (0.5 + 0.3 * spread * (spec.seed == 1)) * (spec.attention == "se")
+            )
+            write_record(
+                record_path(tmp_path / folder, spec.study, spec.run_id), record_for(spec, top1)
+            )
+        write_report(tmp_path / folder, tmp_path / folder, "fashion-resolve")
+    steady = (tmp_path / "steady" / "fashion-resolve.md").read_text()
+    noisy = (tmp_path / "noisy" / "fashion-resolve.md").read_text()
+    assert "Planned for 0.3 points ([study] target_mde): reached (paired MDE" in steady
+    assert (
+        "Planned for 0.3 points ([study] target_mde): not reached, the paired test's MDE is"
+        in noisy
+    )

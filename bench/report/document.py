@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.grid import load_grid
+from bench.grid import Grid, load_grid
 from bench.report import plots, render, webpage
 from bench.report.cam import write_cam_figure
 from bench.report.layouts import SYNTHETIC, TableResult, build_table, prepare_frame
@@ -142,12 +142,12 @@ def measure_tables(
 ) -> tuple[list[TableResult], dict[str, dict[str, Any]]]:
     """Each table measured from the sources that feed it; also every record used, by run id."""
     cache: dict[str, tuple[pd.DataFrame, list[dict[str, Any]]]] = {}
-    expected_cache: dict[Path, set[str] | None] = {}
+    grid_cache: dict[Path, Grid | None] = {}
     measured: list[TableResult] = []
     by_id: dict[str, dict[str, Any]] = {}
     for table in tables:
         feeding = [s for s in sources if s.table in (None, table.id)]
-        frames, expected = [], set()
+        frames, expected, targets = [], set(), set()
         for source in feeding:
             if source.study not in cache:
                 recs = (
@@ -159,18 +159,25 @@ def measure_tables(
             if not frame.empty:
                 frames.append(frame)
             if source.grid is not None:
-                if source.grid not in expected_cache:
-                    expected_cache[source.grid] = _expected(source.grid)
-                expected |= expected_cache[source.grid] or set()
+                if source.grid not in grid_cache:
+                    grid_cache[source.grid] = _loaded(source.grid)
+                grid = grid_cache[source.grid]
+                if grid is not None:
+                    expected |= {spec.run_id for spec in grid.specs}
+                    targets.add(grid.study.target_mde)
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         has_grid = any(s.grid is not None for s in feeding)
-        measured.append(build_table(table, frame, expected=expected if has_grid else None))
+        target = min((t for t in targets if t is not None), default=None)  # the strictest
+        measured.append(
+            build_table(table, frame, expected=expected if has_grid else None, target_mde=target)
+        )
     return measured, by_id
 
 
-def _expected(grid: Path) -> set[str] | None:
+def _loaded(grid: Path) -> Grid | None:
+    """The expanded grid, or None where it no longer loads (its runs are then not expected)."""
     try:
-        return {spec.run_id for spec in load_grid(grid).specs}
+        return load_grid(grid)
     except BenchError:
         return None
 

@@ -87,6 +87,7 @@ class TableResult:
     missing_runs: int | None = None
     studies: list[str] = field(default_factory=list)
     resolution: dict[str, Any] = field(default_factory=dict)  # see ``table_resolution``
+    target_mde: float | None = None  # the grids' ``[study] target_mde``
 
     @property
     def synthetic(self) -> bool:
@@ -121,7 +122,11 @@ def prepare_frame(
 
 
 def build_table(
-    table: PaperTable, frame: pd.DataFrame, *, expected: set[str] | None = None
+    table: PaperTable,
+    frame: pd.DataFrame,
+    *,
+    expected: set[str] | None = None,
+    target_mde: float | None = None,
 ) -> TableResult:
     """Measure every row of ``table`` from ``frame`` (see ``prepare_frame``).
 
@@ -129,6 +134,7 @@ def build_table(
         table: the printed table.
         frame: runs of the studies that reproduce it.
         expected: run ids the grids ask for; those without a finished record are counted missing.
+        target_mde: the difference the grids' seeds are planned to resolve (``[study]``).
     """
     results = [_row_result(table, row, frame) for row in table.rows]
     _compare_with_baselines(table, results)
@@ -155,6 +161,7 @@ def build_table(
         None if expected is None else len(expected - done_ids),
         sorted(set(used["study"])) if len(used) else [],
         table_resolution(table, results),
+        target_mde,
     )
 
 

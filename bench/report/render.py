@@ -220,7 +220,24 @@ def resolution_line(result: TableResult) -> str:
     return (
         f"Resolution ({metric}): pooled seed std {found['std']:.2f} ({found['dof']} dof); at "
         f"n = {found['n']} seeds the smallest difference detected with 80 % power at p < 0.05 "
-        f"is {found['mde']:.2f} (Welch){paired}."
+        f"is {found['mde']:.2f} (Welch){paired}.{target_clause(found, result.target_mde)}"
+    )
+
+
+def target_clause(found: dict[str, Any], target: float | None) -> str:
+    """Whether the MDE of the test that decides the verdicts (paired where seed-matched pairs
+    exist, else Welch's) reached the grid's ``[study] target_mde``; '' without a target."""
+    if target is None:
+        return ""
+    test, mde = ("paired", found["paired_mde"]) if found["dof_diff"] else ("Welch's", found["mde"])
+    planned = f" Planned for {target:g} points ([study] target_mde):"
+    if not math.isfinite(mde):
+        return f"{planned} not measurable yet."
+    if mde <= target:
+        return f"{planned} reached ({test} MDE {mde:.2f})."
+    return (
+        f"{planned} not reached, the {test} test's MDE is {mde:.2f}, {mde - target:.2f} short; "
+        "`bench plan` gives the seeds that reach it."
     )
 
 

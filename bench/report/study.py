@@ -13,7 +13,13 @@ from bench.grid import load_grid
 from bench.measure.latency import NOISY_SPREAD, REMEASURES
 from bench.report import figures, recipe
 from bench.report.document import source_of
-from bench.report.render import FORMATS, frame_latex, summary_display, summary_markdown
+from bench.report.render import (
+    FORMATS,
+    frame_latex,
+    summary_display,
+    summary_markdown,
+    target_clause,
+)
 from bench.report.tables import MIN_SEEDS_FOR_TEST, resolution, summary_table
 from bench.report.webpage import html_figure, html_page, inline_markdown
 from bench.spec import distinct_labels
@@ -42,14 +48,14 @@ def write_report(results: Path, reports: Path, study: str, fmt: str = "md") -> l
         written.append(path)
     elif fmt == "latex":
         path = reports / f"{study}.tex"
-        caption = " ".join(_header(frame))
+        caption = " ".join(_header(frame, _target(study)))
         path.write_text(frame_latex(summary_display(table), caption, f"tab:{study}"))
         written.append(path)
     else:
         plots = _figures(reports, study, table, frame, records)
         path = reports / f"{study}.{fmt}"
         text = _markdown if fmt == "md" else _html
-        paragraphs = _description(study) + _header(frame) + _progress(study, frame)
+        paragraphs = _description(study) + _header(frame, _target(study)) + _progress(study, frame)
         path.write_text(text(study, frame, table, plots, paragraphs))
         written += [path, *(plot for plot, _ in plots)]
     return written
@@ -117,8 +123,9 @@ def _html(
     return html_page(study, body)
 
 
-def _header(frame: pd.DataFrame) -> list[str]:
-    """The paragraphs above the table: conventions (data, metric, n, device, units), seed noise."""
+def _header(frame: pd.DataFrame, target: float | None = None) -> list[str]:
+    """The paragraphs above the table: conventions (data, metric, n, device, units), seed noise
+    and, where the study states one, whether its target MDE was reached."""
     first = frame.iloc[0]
     devices = ", ".join(sorted(set(frame["device"].dropna()))) or "unknown device"
     return [
@@ -145,11 +152,22 @@ def _header(frame: pd.DataFrame) -> list[str]:
         "every comparison in the table. The verdict is the Holm-adjusted paired test's at "
         "p < 0.05 (better / worse / not resolved): among twelve comparisons of modules that "
         "change nothing, at least one unadjusted p < 0.05 turns up 46 % of the time.",
-        _resolution_line(frame),
+        _resolution_line(frame, target),
     ]
 
 
-def _resolution_line(frame: pd.DataFrame) -> str:
+def _target(study: str) -> float | None:
+    """The ``[study] target_mde`` of the study's bundled grid, if it states one."""
+    source = source_of(study)
+    if source is None or source.grid is None:
+        return None
+    try:
+        return load_grid(source.grid).study.target_mde
+    except BenchError:
+        return None
+
+
+def _resolution_line(frame: pd.DataFrame, target: float | None = None) -> str:
     found = resolution(frame)
     if found["dof"] == 0:
         return "Seed noise: not measurable (no configuration has two finished seeds)."
@@ -168,6 +186,7 @@ def _resolution_line(frame: pd.DataFrame) -> str:
         f"n = {found['n']} seeds per configuration, the smallest difference this study detects "
         f"with 80 % power at p < 0.05 (Welch's two-sided t-test) is {found['mde']:.2f} points; "
         f"smaller differences in the table are not resolved.{paired}{untested}"
+        f"{target_clause(found, target)}"
     )
 
 
