@@ -87,6 +87,14 @@ def source_of(study: str, grids: Path = GRIDS) -> Source | None:
     return next((s for s in grid_sources(grids) if s.study == study), None)
 
 
+def bundled_grid(study: str) -> tuple[Path, Grid] | None:
+    """The bundled grid file that defines ``study`` and its expansion; None without one, or where
+    it no longer loads."""
+    source = source_of(study)
+    grid = None if source is None or source.grid is None else _loaded(source.grid)
+    return None if grid is None or source is None or source.grid is None else (source.grid, grid)
+
+
 def write_paper_report(
     results: Path,
     reports: Path,

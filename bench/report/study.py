@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
-from bench.grid import load_grid
 from bench.measure.latency import NOISY_SPREAD, REMEASURES
 from bench.report import figures, recipe
-from bench.report.document import source_of
+from bench.report.document import bundled_grid, source_of
 from bench.report.render import (
     FORMATS,
     frame_latex,
@@ -158,13 +157,8 @@ def _header(frame: pd.DataFrame, target: float | None = None) -> list[str]:
 
 def _target(study: str) -> float | None:
     """The ``[study] target_mde`` of the study's bundled grid, if it states one."""
-    source = source_of(study)
-    if source is None or source.grid is None:
-        return None
-    try:
-        return load_grid(source.grid).study.target_mde
-    except BenchError:
-        return None
+    found = bundled_grid(study)
+    return None if found is None else found[1].study.target_mde
 
 
 def _resolution_line(frame: pd.DataFrame, target: float | None = None) -> str:
@@ -213,13 +207,10 @@ def _cost_line(frame: pd.DataFrame) -> list[str]:
 
 def _missing_line(study: str, frame: pd.DataFrame) -> list[str]:
     """The runs the study's bundled grid asks for that have no finished record, by configuration."""
-    source = source_of(study)
-    if source is None or source.grid is None:
+    found = bundled_grid(study)
+    if found is None:
         return []
-    try:
-        specs = load_grid(source.grid).specs
-    except BenchError:
-        return []
+    path, specs = found[0], found[1].specs
     done = set(frame.loc[frame["status"] == "done", "run_id"])
     labels = distinct_labels([s.label for s in specs], [s.canonical()["train"] for s in specs])
     seeds: dict[str, list[int]] = {}
@@ -234,8 +225,8 @@ def _missing_line(study: str, frame: pd.DataFrame) -> list[str]:
     )
     count = sum(map(len, seeds.values()))
     return [
-        f"Missing: {count} of the {len(specs)} runs of `{source.grid.name}` have no finished "
-        f"record: {missing}. `bench run --grid {source.grid.stem}` runs only those."
+        f"Missing: {count} of the {len(specs)} runs of `{path.name}` have no finished "
+        f"record: {missing}. `bench run --grid {path.stem}` runs only those."
     ]
 
 
